@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "reprolab.data.commands",
     "reprolab.engine.commands",
     "reprolab.report.commands",
+    "reprolab.reproduce",
 )
 
 

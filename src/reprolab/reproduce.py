@@ -1,0 +1,117 @@
+"""`reprolab reproduce PAPER`: every recipe of a paper, from data to report, by calling the CLI.
+
+This is what `nox -s reproduce-<paper>` runs. It only sequences the other commands:
+`data fetch` and `data prepare` for each dataset a recipe reads, `train` and `evaluate` for each
+seed, then `report`. In the full profile it never starts a download on its own: missing data
+stops the run with the dataset named and the commands to get it, unless `--fetch` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from reprolab import paths
+from reprolab.config import PROFILES, resolve
+from reprolab.registry import Registry, load_registry
+from reprolab.results import new_run_id
+
+
+def _cli(*argv: str) -> int:
+    from reprolab.cli import main
+
+    print(f"\n$ reprolab {' '.join(argv)}", flush=True)
+    return main(list(argv))
+
+
+def _missing_data_message(reg: Registry, dataset_id: str) -> str:
+    card = reg.datasets[dataset_id]
+    lines = [f"dataset {dataset_id} ({card.name}) is not prepared for the full profile."]
+    if card.manual is not None:
+        lines.append(f"  It needs a manual download: {card.manual.page}")
+        lines.append(f"  {card.manual.steps}")
+        lines.append(f"  Place the files in datasets/{dataset_id}/{card.manual.place_in}/, then run:")
+    else:
+        lines.append("  Get it with:")
+    lines.append(f"    reprolab data fetch {dataset_id} && reprolab data prepare {dataset_id}")
+    lines.append("  (or pass --fetch to let this command do it; or --profile tiny for the fixtures)")
+    return "\n".join(lines)
+
+
+def _ensure_data(reg: Registry, dataset_id: str, profile: str, fetch: bool) -> int:
+    from reprolab.cli import MissingDataError
+    from reprolab.data.layout import DatasetLayout
+
+    if profile == "full" and not fetch:
+        if not DatasetLayout(dataset_id, "full", reg.root).prepared_splits():
+            raise MissingDataError(_missing_data_message(reg, dataset_id))
+        return 0
+    return _cli("data", "fetch", dataset_id, "--profile", profile) or _cli(
+        "data", "prepare", dataset_id, "--profile", profile
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    reg = load_registry()
+    if args.all:
+        recipes = sorted(reg.recipes.values(), key=lambda r: r.id)
+    elif args.paper:
+        if args.paper not in reg.papers:
+            raise KeyError(f"no paper {args.paper!r}; known papers: {', '.join(sorted(reg.papers))}")
+        recipes = sorted(reg.recipes_of_paper(args.paper), key=lambda r: r.id)
+    else:
+        raise KeyError("name a paper (e.g. `reprolab reproduce selfy`) or pass --all")
+    if args.recipe:
+        recipes = [r for r in recipes if r.id in set(args.recipe)]
+        missing = set(args.recipe) - {r.id for r in recipes}
+        if missing:
+            raise KeyError(f"no recipe {sorted(missing)[0]!r} in the selection")
+    if not recipes:
+        print(f"reprolab: no recipes for {args.paper} yet", file=sys.stderr)
+        return 1
+
+    failures: list[str] = []
+    prepared: set[str] = set()
+    for recipe in recipes:
+        for dataset_id in reg.datasets_of_recipe(recipe.id):
+            if dataset_id not in prepared:
+                if _ensure_data(reg, dataset_id, args.profile, args.fetch) != 0:
+                    failures.append(f"{recipe.id}: data {dataset_id}")
+                    break
+                prepared.add(dataset_id)
+        else:
+            seeds = resolve(recipe, args.profile)["seeds"]
+            for seed in seeds[: args.seeds] if args.seeds else seeds:
+                run_dir = paths.runs_dir() / recipe.id / new_run_id(seed)
+                code = _cli("train", recipe.id, "--profile", args.profile, "--seed", str(seed),
+                            "--out", str(run_dir), *args.overrides)
+                if code == 0:
+                    code = _cli("evaluate", str(run_dir))
+                if code != 0:
+                    failures.append(f"{recipe.id} seed {seed}")
+
+    report_out = paths.reports_dir() / ("tiny" if args.profile == "tiny" else "")
+    papers = sorted({r.paper for r in recipes})
+    if _cli("report", *papers, "--out", str(report_out)) != 0:
+        failures.append("report")
+    if failures:
+        print("\nreprolab reproduce: failed: " + "; ".join(failures), file=sys.stderr)
+        return 1
+    print(f"\nreprolab reproduce: done; reports in {report_out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "reproduce", help="run every recipe of a paper from data to report",
+        description="Fetch and prepare the data, train and evaluate each recipe for each seed, "
+                    "then write the paper's report. The tiny profile runs on the embedded fixtures.")
+    p.add_argument("paper", nargs="?", help="paper id (see `reprolab list papers`)")
+    p.add_argument("--all", action="store_true", help="every recipe of every paper")
+    p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
+    p.add_argument("--profile", choices=PROFILES, default="full")
+    p.add_argument("--seeds", type=int, default=None, help="run only the first N seeds of each recipe")
+    p.add_argument("--fetch", action="store_true",
+                   help="full profile: download and prepare missing datasets instead of stopping")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="passed on to `reprolab train`")
+    p.set_defaults(handler=_run)

@@ -1,0 +1,99 @@
+"""Test-wide settings: everything offline, scratch databases, and a small registry to edit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Set before any test imports datasets/fiftyone/dvc: nothing may reach the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+
+REPO = Path(__file__).resolve().parents[1]
+
+MINI_REGISTRY = {
+    "pyproject.toml": "[project]\nname = 'scratch'\n",
+    "datasets/toyvid/card.yaml": """\
+id: toyvid
+name: Toy videos
+modality: video
+citation: test fixture
+license: CC0
+homepage: https://example.org/toyvid
+sources:
+  - filename: toyvid.tar
+    size: 1024
+    sha256: "0000000000000000000000000000000000000000000000000000000000000000"
+    urls: [https://example.org/toyvid.tar]
+expect: {classes: 4, samples: 100}
+splits:
+  train: {classes: 4, samples: 80}
+  validation: {classes: 4, samples: 20}
+""",
+    "benchmarks/toyvid-val.yaml": """\
+id: toyvid-val
+dataset: toyvid
+task: video-classification
+train_split: train
+eval_split: validation
+metrics: [top1, top5]
+""",
+    "reproductions/toy/paper.yaml": """\
+id: toy
+short: TOY
+title: A toy paper
+arxiv: "2101.00001"
+venue: Nowhere 2021
+authors: [A. Author]
+claim: Toys can be reproduced.
+""",
+    "reproductions/toy/published.yaml": """\
+- recipe: toyvid-toy-r18
+  benchmark: toyvid-val
+  setting: {frames: 8}
+  metrics: {top1: 52.5}
+  source: test fixture
+  verified: false
+- recipe: null
+  benchmark: toyvid-val
+  metrics: {top1: 60.0}
+  source: test fixture
+  verified: false
+""",
+    "reproductions/toy/recipes/_base.yaml": """\
+task: video-classification
+model: {arch: toy, depth: 50, segments: 8, block: {window: [5, 9, 9]}}
+optim: {name: sgd, lr: 0.01, epochs: 50, milestones: [30, 40]}
+data: {crop: 224}
+tiny:
+  model: {depth: 18}
+  optim: {epochs: 2}
+""",
+    "reproductions/toy/recipes/toyvid-toy-r18.yaml": """\
+base: _base.yaml
+title: Toy-R18 on toy videos
+benchmark: toyvid-val
+model: {depth: 18}
+seeds: [0, 1, 2]
+""",
+}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.fixture
+def mini_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small self-contained checkout (one dataset, benchmark, paper, recipe), as REPROLAB_ROOT."""
+    root = tmp_path / "checkout"
+    write_tree(root, MINI_REGISTRY)
+    monkeypatch.setenv("REPROLAB_ROOT", str(root))
+    return root
