@@ -146,3 +146,18 @@ def test_all_problems_are_reported_at_once(mini_root: Path):
         load_registry(mini_root)
     files = {e.path for e in caught.value.errors}
     assert card in files and paper in files
+
+
+def test_published_row_needs_numbers_or_a_reason(mini_root: Path):
+    published = mini_root / "reproductions/toy/published.yaml"
+    text = published.read_text()
+    published.write_text(text.replace("  metrics: {top1: 60.0}\n", ""))
+    with pytest.raises(RegistryErrors) as caught:
+        load_registry(mini_root)
+    _assert_names(caught.value, "row 1", "unavailable")
+    published.write_text(text.replace("  metrics: {top1: 60.0}\n", "  unavailable: only plotted\n"))
+    assert load_registry(mini_root).published["toy"][1].unavailable == "only plotted"
+    published.write_text(text.replace("  metrics: {top1: 60.0}\n",
+                                      "  metrics: {top1: 60.0}\n  unavailable: only plotted\n"))
+    with pytest.raises(RegistryErrors, match="must not also give `metrics`"):
+        load_registry(mini_root)

@@ -169,11 +169,23 @@ class PublishedRow(Strict):
     recipe: str | None = Field(default=None, description="null: no recipe yet")
     benchmark: str
     setting: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(min_length=1)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    unavailable: str | None = Field(
+        default=None,
+        description="why the paper's number is not recorded (e.g. only plotted); then metrics is empty",
+    )
     source: str = Field(min_length=3)
     verified: bool
     tolerance: Tolerance = Field(default_factory=Tolerance)
     note: str = ""
+
+    @model_validator(mode="after")
+    def _numbers_or_reason(self) -> PublishedRow:
+        if self.unavailable is None and not self.metrics:
+            raise ValueError("a row needs `metrics`, or `unavailable: <why no number is recorded>`")
+        if self.unavailable is not None and self.metrics:
+            raise ValueError("a row with `unavailable` must not also give `metrics`")
+        return self
 
 
 # --------------------------------------------------------------------------- recipes

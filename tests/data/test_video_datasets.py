@@ -1,0 +1,106 @@
+"""HMDB-51, UCF-101, Diving48, Kinetics-400, FineGym and web-videos-voc, tiny profile: the real
+fetch (local fixture mirror; RAR archives included) and prepare, then the frames themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reprolab.data.reader import decode_frames, open_split
+from tests.data.test_cub200 import prepare_tiny
+
+EXPECTED = {
+    "hmdb51": {"all": 40},
+    "ucf101": {"all": 32},
+    "diving48": {"v1_train": 16, "v1_test": 8, "v2_train": 12, "v2_test": 8},
+    "kinetics400": {"train": 16, "val": 8},
+    "finegym": {"gym99_train": 5, "gym99_val": 4, "gym288_train": 6, "gym288_val": 6},
+    "web-videos-voc": {"all": 6},
+}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("video")
+    with pytest.warns(UserWarning) as caught:  # kinetics/web-videos-voc report what is missing
+        for dataset, counts in EXPECTED.items():
+            assert {s: r.samples for s, r in prepare_tiny(root, dataset).items()} == counts, dataset
+    messages = " ".join(str(w.message) for w in caught)
+    assert "kinetics400/train: 4 of 20 listed clips are missing" in messages
+    assert "web-videos-voc: no videos for 17 classes" in messages
+    return root
+
+
+def drift(sample) -> tuple[float, float]:
+    """(dx, dy) of the moving object's centroid from the first to the last frame."""
+    clip = decode_frames(sample.frames).float().mean(1).numpy()  # T x H x W grey
+    moving = np.abs(clip - np.median(clip, axis=0))
+    ys, xs = np.mgrid[0:clip.shape[1], 0:clip.shape[2]]
+
+    def centroid(weights):
+        weights = weights * (weights > weights.max() * 0.5)
+        return (xs * weights).sum() / weights.sum(), (ys * weights).sum() / weights.sum()
+
+    (x0, y0), (x1, y1) = centroid(moving[0]), centroid(moving[-1])
+    return x1 - x0, y1 - y0
+
+
+def assert_motion_matches_label(split, label_of=lambda s: s.label):
+    # classes 0-3 move right, left, up, down (the fixtures' motion code)
+    for i in range(len(split)):
+        sample = split[i]
+        dx, dy = drift(sample)
+        expected = [(dx > 2), (dx < -2), (dy < -2), (dy > 2)][label_of(sample)]
+        assert expected, f"{split.dataset}/{sample.id}: drift ({dx:.1f}, {dy:.1f}) for class {label_of(sample)}"
+
+
+def test_hmdb51_folds(root):
+    data = open_split("hmdb51", "all", "tiny", root=root)
+    assert data.classes == ["brush_hair", "cartwheel", "catch", "chew"]
+    for fold in ("fold1", "fold2", "fold3"):
+        tags = [data[i].extra[fold] for i in range(len(data))]
+        assert (tags.count("train"), tags.count("test"), tags.count("unused")) == (24, 12, 4)
+    assert [data[i].extra["fold1"] for i in range(len(data))] != [data[i].extra["fold2"] for i in range(len(data))]
+    assert_motion_matches_label(data)
+
+
+def test_ucf101_folds_keep_groups_apart(root):
+    data = open_split("ucf101", "all", "tiny", root=root)
+    assert data.classes == ["ApplyEyeMakeup", "ApplyLipstick", "Archery", "BabyCrawling"]
+    for fold in (1, 2, 3):
+        test_groups = {data[i].id.split("_")[-2] for i in range(len(data)) if data[i].extra[f"fold{fold}"] == "test"}
+        assert test_groups == {f"g{fold:02d}"}
+    assert data[0].num_frames == 16
+
+
+def test_diving48_versions_are_kept_apart(root):
+    v1 = open_split("diving48", "v1_train", "tiny", root=root)
+    v2 = open_split("diving48", "v2_train", "tiny", root=root)
+    assert all(i.startswith("v1/") for i in v1.ids) and all(i.startswith("v2/") for i in v2.ids)
+    v1_labels = {v1[i].extra["vid_name"]: v1.labels[i] for i in range(len(v1))}
+    v2_labels = {v2[i].extra["vid_name"]: v2.labels[i] for i in range(len(v2))}
+    assert any(v1_labels[v] != v2_labels[v] for v in v2_labels), "V1's noisy labels differ from V2"
+    assert v1.classes[0] == "Back_15som_05Twis_FREE"
+    assert_motion_matches_label(v2)  # the cleaned labels match the motion
+
+
+def test_kinetics_and_web_videos(root):
+    train = open_split("kinetics400", "train", "tiny", root=root)
+    val = open_split("kinetics400", "val", "tiny", root=root)
+    assert train.classes == ["abseiling", "air drumming", "answering questions", "applauding"]
+    assert set(train.ids).isdisjoint(val.ids)
+    assert_motion_matches_label(val)
+    web = open_split("web-videos-voc", "all", "tiny", root=root)
+    assert len(web.classes) == 20 and sorted(set(web.labels)) == [0, 1, 2]
+
+
+def test_finegym_cuts_the_annotated_elements(root):
+    gym288 = open_split("finegym", "gym288_train", "tiny", root=root)
+    gym99 = open_split("finegym", "gym99_train", "tiny", root=root)
+    assert len(gym288.classes) == 288 and len(gym99.classes) == 99
+    assert {i.split("/", 1)[1] for i in gym99.ids} < {i.split("/", 1)[1] for i in gym288.ids}
+    for i in range(len(gym288)):
+        sample = gym288[i]
+        assert sample.num_frames == 16  # 2 s at 8 fps: exactly the element, none of the stills
+        assert sample.extra["end_s"] - sample.extra["start_s"] == 2.0
+    assert_motion_matches_label(gym288)

@@ -1,0 +1,71 @@
+"""PASCAL VOC 2012 + SBD, tiny profile: real fetch + prepare; train_aug as the psa/irn lists."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from reprolab.data.fixtures.synthetic_images import COLOURS
+from reprolab.data.prepare.voc2012 import VOC_CLASSES
+from reprolab.data.reader import open_split
+from tests.data.test_cub200 import prepare_tiny, rgb
+
+
+def mask(sample) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(sample.extra["mask"]))
+    assert image.mode == "P"
+    return np.asarray(image)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("voc")
+    assert {s: r.samples for s, r in prepare_tiny(root, "voc2012").items()} == {"train_aug": 24, "val": 8}
+    assert {s: r.samples for s, r in prepare_tiny(root, "sbd").items()} == {"train": 20, "val": 5}
+    return root
+
+
+def test_train_aug_is_the_union_minus_val(root):
+    from reprolab.data.layout import DatasetLayout
+
+    train_aug = open_split("voc2012", "train_aug", "tiny", root=root)
+    val = open_split("voc2012", "val", "tiny", root=root)
+    sbd = {i for s in ("train", "val") for i in open_split("sbd", s, "tiny", root=root).ids}
+    voc = DatasetLayout("voc2012", "tiny", root).extracted / "VOCtrainval_11-May-2012" / "VOCdevkit" / "VOC2012"
+    seg_train = (voc / "ImageSets" / "Segmentation" / "train.txt").read_text().split()
+    assert set(train_aug.ids) == (sbd | set(seg_train)) - set(val.ids)
+    assert sbd & set(val.ids), "the fixture must contain the SBD/val overlap that train_aug removes"
+    assert train_aug.ids == sorted(train_aug.ids)
+    flagged = [train_aug[i].id for i in range(len(train_aug)) if train_aug[i].extra["in_seg_train"]]
+    assert sorted(flagged) == sorted(seg_train)
+    sources = [train_aug[i].extra["mask_source"] for i in range(len(train_aug))]
+    assert sources.count("voc") == 10 and sources.count("sbd") == 14
+
+
+def test_masks_labels_and_colours_agree(root):
+    for split in ("train_aug", "val"):
+        data = open_split("voc2012", split, "tiny", root=root)
+        for i in range(len(data)):
+            sample = data[i]
+            m, picture = mask(sample), rgb(sample)
+            assert m.shape == picture.shape[:2]
+            present = sorted(set(np.unique(m)) - {0, 255})
+            assert set(np.unique(m)) <= {0, 255, 1, 2, 3, 4}
+            assert [VOC_CLASSES[k - 1] for k in present] == sample.extra["image_labels"].split()
+            if sample.extra["mask_source"] == "voc":
+                assert (m == 255).any(), "VOC masks carry a void border"
+            for k in present:  # the signal: each class has its own colour family
+                mean = picture[m == k].mean(0)
+                nearest = int(np.argmin([np.abs(mean - c).sum() for c in COLOURS[:4]]))
+                assert nearest == k - 1
+
+
+def test_sbd_masks_have_no_void(root):
+    data = open_split("sbd", "train", "tiny", root=root)
+    for i in range(len(data)):
+        assert 255 not in np.unique(mask(data[i]))
+        assert data[i].extra["image_labels"]

@@ -1,0 +1,82 @@
+"""`reprolab train` / `reprolab evaluate` end to end on the toy task, in a scratch checkout."""
+
+import json
+
+import pytest
+import yaml
+
+from reprolab import cli
+from reprolab.results import ResultsStore
+from reprolab.tasks import TASKS
+
+TOY_RECIPE = """\
+title: toy run for the command tests
+task: toy-test
+benchmark: sthv1-val
+model: {dropout: 0.0}
+data: {samples: 64}
+optim: {name: sgd, lr: 0.1, momentum: 0.9, batch_size: 16, epochs: 2, schedule: constant}
+seeds: [3]
+tiny:
+  optim: {epochs: 1}
+"""
+
+
+@pytest.fixture
+def toy_root(mini_root, monkeypatch):
+    monkeypatch.setitem(TASKS, "toy-test", "tests.engine.toy:ToyTask")
+    monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
+    (mini_root / "reproductions" / "selfy" / "recipes" / "toy-run.yaml").write_text(TOY_RECIPE)
+    return mini_root
+
+
+def test_train_then_evaluate_writes_config_checkpoints_and_a_result(toy_root, tmp_path):
+    run_dir = tmp_path / "run"
+    assert cli.main(["train", "toy-run", "--out", str(run_dir), "optim.lr=0.05"]) == 0
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["optim"]["lr"] == 0.05 and config["seed"] == 3 and config["profile"] == "full"
+    assert config["benchmark_spec"]["eval_split"] == "validation"
+    assert (run_dir / "checkpoints" / "final.pt").is_file()
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+
+    metrics_file = tmp_path / "metrics.json"
+    assert cli.main(["evaluate", str(run_dir), "--metrics-out", str(metrics_file)]) == 0
+    flat = json.loads(metrics_file.read_text())
+    assert set(flat) == {"top1", "top2", "mean_class_acc"} and flat["top1"] > 60
+    (result,) = ResultsStore(toy_root / "results").runs("toy-run")
+    run = json.loads((run_dir / "run.json").read_text())
+    assert result.run_id == run["run_id"] and result.status == "ok" and result.seed == 3
+    assert result.metrics == flat
+    assert result.split.name == "eval" and result.split.samples == 64
+    assert result.provenance.world_size == 1 and result.provenance.device == "cpu"
+    assert "torch" in result.provenance.packages
+    assert [h["epoch"] for h in result.history] == [0, 1]
+
+
+def test_existing_run_dir_needs_resume_and_resume_needs_the_same_config(toy_root, tmp_path):
+    run_dir = tmp_path / "run"
+    assert cli.main(["train", "toy-run", "--profile", "tiny", "--out", str(run_dir)]) == 0
+    assert cli.main(["train", "toy-run", "--profile", "tiny", "--out", str(run_dir)]) == cli.EXIT_USAGE
+    assert cli.main(["train", "toy-run", "--profile", "tiny", "--out", str(run_dir), "--resume",
+                     "optim.lr=0.5"]) == cli.EXIT_USAGE
+    assert cli.main(["train", "toy-run", "--profile", "tiny", "--out", str(run_dir), "--resume"]) == 0
+
+
+def test_a_run_that_raises_records_a_failed_result_and_exits_1(toy_root, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code = cli.main(["train", "toy-run", "--out", str(run_dir), "+model.fail_at_call=3"])
+    assert code == cli.EXIT_FAILED
+    (result,) = ResultsStore(toy_root / "results").runs("toy-run")
+    assert result.status == "failed" and "simulated crash" in result.error
+    assert "--resume" in capsys.readouterr().err
+    # evaluating an unfinished run fails the same way, naming what to do
+    assert cli.main(["evaluate", str(run_dir)]) == cli.EXIT_FAILED
+    (result,) = ResultsStore(toy_root / "results").runs("toy-run")
+    assert "training did not finish" in result.error
+
+
+def test_missing_data_exits_4_and_names_the_fetch_command(mini_root, tmp_path, capsys):
+    code = cli.main(["train", "sthv1-selfy-tsm-r50-8f", "--profile", "tiny", "--out", str(tmp_path / "r")])
+    assert code == cli.EXIT_MISSING_DATA
+    assert "reprolab data fetch sthv1 --profile tiny" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,161 @@
+"""Retrieval metrics against pytorch-metric-learning, brute force, and the official rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from reprolab.metrics.retrieval import (
+    inshop_recall_at_k,
+    map_at_r,
+    mean_label_distance_at_k,
+    ndcg_at_k,
+    nearest_neighbours,
+    nmi,
+    recall_at_k,
+    retrieval_metrics,
+)
+
+
+def clustered(num_classes=20, per_class=5, dim=16, noise=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(num_classes, dim, generator=g)
+    labels = torch.arange(num_classes).repeat_interleave(per_class)
+    x = centres[labels] + noise * torch.randn(len(labels), dim, generator=g)
+    return x, labels
+
+
+def brute_force_recall(x, labels, k):
+    sim = F.normalize(x, dim=1) @ F.normalize(x, dim=1).T
+    hits = 0
+    for i in range(len(x)):
+        order = [j for j in sim[i].argsort(descending=True).tolist() if j != i][:k]
+        hits += int(any(labels[j] == labels[i] for j in order))
+    return 100.0 * hits / len(x)
+
+
+def test_recall_at_k_matches_brute_force_and_chunking_does_not_matter():
+    x, y = clustered(noise=1.5)
+    metrics = recall_at_k(x, y, ks=(1, 2, 4, 8))
+    for k in (1, 2, 4, 8):
+        assert metrics[f"recall@{k}"] == pytest.approx(brute_force_recall(x, y, k))
+    for backend in ("torch", "faiss"):
+        assert recall_at_k(x, y, ks=(1, 2, 4, 8), chunk_size=7, backend=backend) == metrics
+    assert 0 < metrics["recall@1"] < metrics["recall@8"] <= 100
+
+
+def test_recall_and_map_at_r_match_pytorch_metric_learning():
+    from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+
+    x, y = clustered(num_classes=30, per_class=6, noise=1.2, seed=1)
+    xn = F.normalize(x, dim=1)
+    calculator = AccuracyCalculator(include=("precision_at_1", "mean_average_precision_at_r"), k="max_bin_count")
+    reference = calculator.get_accuracy(xn, y, xn, y, ref_includes_query=True)
+    ours = retrieval_metrics(x, y, ks=(1,))
+    assert ours["recall@1"] == pytest.approx(100 * reference["precision_at_1"], abs=1e-9)
+    assert ours["map@r"] == pytest.approx(100 * reference["mean_average_precision_at_r"], abs=1e-6)
+
+
+def test_map_at_r_on_a_hand_made_ranking():
+    # 1-d points: query 0 (class a) sees 1 (a), 3 (b), 2 (a) in that order: R = 2
+    x = torch.tensor([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.9, 0.44]])
+    y = torch.tensor([0, 0, 0, 1])
+    neighbours = nearest_neighbours(x, k=3)
+    assert neighbours[0].tolist() == [1, 3, 2]
+    # AP@R for query 0: ranks 1..2 -> hit, miss -> (1/1) / 2 = 0.5
+    ap0 = 0.5
+    # query 1: neighbours 0 (a), 3 (b) -> 0.5 as well; query 2: nearest 3 (b), then 1 (a) -> 1/2 * 1/2
+    ap1 = 0.5
+    ap2 = 0.25
+    assert map_at_r(x, y) == pytest.approx(100 * (ap0 + ap1 + ap2) / 3)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_faiss_and_torch_searches_agree(metric):
+    x, _ = clustered(num_classes=10, per_class=8, seed=3)
+    q = torch.randn(7, 16)
+    for reference in (None, x):
+        query = x if reference is None else q
+        a = nearest_neighbours(query, reference, k=5, metric=metric, backend="torch", chunk_size=4)
+        b = nearest_neighbours(query, reference, k=5, metric=metric, backend="faiss", chunk_size=4)
+        assert torch.equal(a, b)
+        if reference is None:
+            assert not (a == torch.arange(len(x))[:, None]).any()
+
+
+def test_nearest_neighbours_exclude_only_the_query_itself():
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    for backend in ("torch", "faiss"):
+        nn_idx = nearest_neighbours(x, k=1, backend=backend)
+        assert nn_idx[:2, 0].tolist() == [1, 0]  # the duplicate is found, the query itself is not
+    with pytest.raises(ValueError, match="only 2 reference items"):
+        nearest_neighbours(x, k=3)
+
+
+def test_inshop_recall_follows_the_official_hit_rule():
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    gallery = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.1, 0.9], [-1.0, 0.0]])
+    q_labels = torch.tensor([0, 1])
+    g_labels = torch.tensor([1, 2, 0, 3, 0])
+    # query 0: its best positive (index 2) is beaten by 2 negatives -> a hit from K = 3
+    # query 1: its only positive (index 0, cosine 0.11) is beaten by 3 negatives -> from K = 4;
+    # the positive at index 4 of query 0 scores lowest of all and does not matter
+    metrics = inshop_recall_at_k(q, gallery, q_labels, g_labels, ks=(1, 3, 4))
+    assert metrics == {"recall@1": 0.0, "recall@3": 50.0, "recall@4": 100.0}
+    orphan = inshop_recall_at_k(q, gallery, torch.tensor([0, 7]), g_labels, ks=(5,))
+    assert orphan["recall@5"] == 50.0
+
+
+def test_inshop_recall_equals_brute_force_on_random_sets():
+    torch.manual_seed(0)
+    q, qy = clustered(num_classes=10, per_class=4, seed=2)
+    g, gy = clustered(num_classes=10, per_class=6, seed=2)
+    g = g + 0.8 * torch.randn_like(g)
+    sims = F.normalize(q, dim=1) @ F.normalize(g, dim=1).T
+    for k in (1, 5, 10):
+        hits = [int(((sims[i] > sims[i][gy == qy[i]].max()) & (gy != qy[i])).sum() < k) for i in range(len(q))]
+        ours = inshop_recall_at_k(q, g, qy, gy, ks=(k,), chunk_size=3)[f"recall@{k}"]
+        assert ours == pytest.approx(100 * sum(hits) / len(hits))
+
+
+def test_nmi_is_100_for_separated_classes_and_low_for_noise():
+    x, y = clustered(num_classes=8, per_class=10, noise=0.01)
+    assert nmi(x, y) == pytest.approx(100.0)
+    noise = torch.randn(80, 16)
+    assert nmi(noise, y) < 60
+
+
+# ------------------------------------------------------------------ continuous labels
+
+
+def test_mean_label_distance_and_ndcg_against_direct_evaluation():
+    rng = np.random.default_rng(0)
+    query, reference = torch.randn(6, 3, dtype=torch.float64), torch.randn(12, 3, dtype=torch.float64)
+    label_dist = rng.uniform(0, 5, size=(6, 12))
+    ranking = np.argsort(torch.cdist(query, reference).numpy(), axis=1)
+    mean_dist = mean_label_distance_at_k(query, reference, label_dist, max_k=4, scale=224 / 288)
+    for k in range(1, 5):
+        expected = np.mean([label_dist[i, ranking[i, :k]].mean() for i in range(6)]) * 224 / 288
+        assert mean_dist[k - 1] == pytest.approx(expected)
+
+    ndcg = ndcg_at_k(query, reference, label_dist, ks=(3, 10))
+    for k in (3, 10):
+        scores = []
+        for i in range(6):
+            rel = 2.0 ** (-np.log2(label_dist[i] + 1))  # the official relevance
+            disc = 1 / np.log2(np.arange(1, k + 1) + 1)
+            ideal = np.argsort(label_dist[i])[:k]
+            scores.append((rel[ranking[i, :k]] * disc).sum() / (rel[ideal] * disc).sum())
+        assert ndcg[f"ndcg@{k}"] == pytest.approx(np.mean(scores))
+
+
+def test_ndcg_is_one_for_a_label_consistent_embedding():
+    labels = torch.linspace(0, 3, 20, dtype=torch.float64)[:, None]
+    dist = (labels[:5] - labels.T).abs().numpy()
+    metrics = ndcg_at_k(labels[:5] * 2, labels * 2, dist, ks=(5,))
+    assert metrics["ndcg@5"] == pytest.approx(1.0)
+    assert math.isclose(mean_label_distance_at_k(labels[:5], labels, dist, max_k=1)[0], 0.0)

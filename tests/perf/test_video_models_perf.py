@@ -1,0 +1,139 @@
+"""Speed of the SELFY block and the MotionSqueeze module (forward + backward), ours vs official.
+
+Run: pytest tests/perf/test_video_models_perf.py -m benchmark --benchmark-only
+The official side runs only when REPROLAB_OFFICIAL_SELFY / REPROLAB_OFFICIAL_MS point at the
+official checkouts (see tests/parity/test_video_parity.py); it uses their pure-PyTorch
+correlation (SELFY's einsum + `_corr_abs_to_rel` fallback, MotionSqueeze's `Matching_layer_mm`).
+Both sides run in one session on the same input, so pytest-benchmark's table gives the ratio;
+`extra_info["official_over_ours"]` records it too (median times, measured in the same test).
+
+Also records the FLOPs per clip of the R50 models (torch.utils.flop_counter, which counts a
+multiply-add as 2 FLOPs; the papers' thop figures are MACs = FLOPs / 2).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.utils.benchmark as torch_benchmark
+from torch.utils.flop_counter import FlopCounterMode
+
+from reprolab.models import create_model
+from reprolab.models.motion_squeeze import MotionSqueeze
+from reprolab.models.stss import SELFYBlock
+from tests.parity.test_video_parity import (
+    _block_pair_selfy,
+    _checkout,
+    load_official_ms,
+    official_to_ours,
+    randomize_,
+)
+
+pytestmark = pytest.mark.benchmark
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+CLIPS, SEGMENTS, CHANNELS, SIZE = 2, 8, 512, 28  # R50 layer2 output for 2 clips of 8 x 224^2
+
+
+def _sync() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def _step(forward, x: torch.Tensor, grad: torch.Tensor):
+    def run() -> None:
+        x.grad = None
+        forward(x).backward(grad)
+        _sync()
+
+    return run
+
+
+def _median(run) -> float:
+    return torch_benchmark.Timer(stmt="run()", globals={"run": run}).blocked_autorange(min_run_time=2).median
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(CLIPS * SEGMENTS, CHANNELS, SIZE, SIZE, generator=g).to(DEVICE).requires_grad_()
+    grad = torch.randn(x.shape, generator=g).to(DEVICE)
+    return x, grad
+
+
+def _official_selfy():
+    official, ours = _block_pair_selfy(_checkout("REPROLAB_OFFICIAL_SELFY"), CHANNELS, SEGMENTS)
+    return official.train().to(DEVICE), ours.train().to(DEVICE)
+
+
+def _official_ms():
+    module = load_official_ms(_checkout("REPROLAB_OFFICIAL_MS"))
+    official = module.resnet50(False, shift="TSM", num_segments=SEGMENTS, flow_estimation=1)
+    official.matching_layer = module.Matching_layer_mm(patch=15)
+    randomize_(official)
+    ours = MotionSqueeze(CHANNELS, SEGMENTS)
+    ours.load_state_dict({k.removeprefix("backbone.motion."): v
+                          for k, v in official_to_ours(official.state_dict()).items()
+                          if k.startswith("backbone.motion.")})
+
+    def official_forward(x):
+        flow, confidence = official.flow_computation(x, temperature=100)
+        return official.flow_refinement(flow, x, confidence)
+
+    return official.train().to(DEVICE), official_forward, ours.train().to(DEVICE)
+
+
+def test_selfy_block_ours(benchmark) -> None:
+    block = SELFYBlock(CHANNELS, 128, SEGMENTS).train().to(DEVICE)
+    torch.nn.init.ones_(block.integration.restore_bn.weight)
+    x, grad = _inputs()
+    benchmark.group = "selfy-block fwd+bwd"
+    benchmark(_step(block, x, grad))
+
+
+def test_selfy_block_official(benchmark) -> None:
+    official, ours = _official_selfy()
+    x, grad = _inputs()
+    ratio = _median(_step(official, x, grad)) / _median(_step(ours, x, grad))
+    benchmark.group = "selfy-block fwd+bwd"
+    benchmark.extra_info["official_over_ours"] = round(ratio, 3)
+    print(f"\nSELFY block fwd+bwd on {DEVICE}: official / ours = {ratio:.2f}")
+    benchmark(_step(official, x, grad))
+
+
+def test_motion_squeeze_ours(benchmark) -> None:
+    ms = MotionSqueeze(CHANNELS, SEGMENTS).train().to(DEVICE)
+    x, grad = _inputs()
+    benchmark.group = "motion-squeeze fwd+bwd"
+    benchmark(_step(ms, x, grad))
+
+
+def test_motion_squeeze_official(benchmark) -> None:
+    _, official_forward, ours = _official_ms()
+    x, grad = _inputs()
+    ratio = _median(_step(official_forward, x, grad)) / _median(_step(ours, x, grad))
+    benchmark.group = "motion-squeeze fwd+bwd"
+    benchmark.extra_info["official_over_ours"] = round(ratio, 3)
+    print(f"\nMotionSqueeze fwd+bwd on {DEVICE}: official / ours = {ratio:.2f}")
+    benchmark(_step(official_forward, x, grad))
+
+
+@pytest.mark.parametrize("segments", [8, 16])
+@pytest.mark.parametrize("name", ["tsm_resnet50", "selfy_tsm_resnet50", "ms_tsm_resnet50"])
+def test_flops_per_clip(benchmark, name: str, segments: int) -> None:
+    with torch.device("meta"):  # shapes only: counts without computing
+        model = create_model(name, num_classes=174, num_segments=segments).eval()
+        clip = torch.empty(1, segments, 3, 224, 224)
+    counter = FlopCounterMode(display=False)
+
+    def count() -> int:
+        with counter, torch.no_grad():
+            model(clip)
+        return counter.get_total_flops()
+
+    flops = benchmark.pedantic(count, rounds=1, iterations=1)
+    benchmark.group = "flops per clip (meta device)"
+    benchmark.extra_info.update(
+        gflops=round(flops / 1e9, 2), gmacs=round(flops / 2e9, 2),
+        params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+    )
+    print(f"\n{name} {segments}x224^2: {flops / 2e9:.2f} GMACs ({flops / 1e9:.2f} GFLOPs)")
