@@ -73,14 +73,17 @@ def _run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     prepared: set[str] = set()
     for recipe in recipes:
-        for dataset_id in reg.datasets_of_recipe(recipe.id):
+        config = resolve(recipe, args.profile)
+        # The profile decides what is read: the tiny profile trains from scratch, without weights.
+        needed = [reg.benchmarks[recipe.benchmark].dataset, *config["data"].get("extra_datasets", [])]
+        for dataset_id in needed:
             if dataset_id not in prepared:
                 if _ensure_data(reg, dataset_id, args.profile, args.fetch) != 0:
                     failures.append(f"{recipe.id}: data {dataset_id}")
                     break
                 prepared.add(dataset_id)
         else:
-            seeds = resolve(recipe, args.profile)["seeds"]
+            seeds = config["seeds"]
             for seed in seeds[: args.seeds] if args.seeds else seeds:
                 run_dir = paths.runs_dir() / recipe.id / new_run_id(seed)
                 code = _cli("train", recipe.id, "--profile", args.profile, "--seed", str(seed),
