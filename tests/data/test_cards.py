@@ -119,3 +119,16 @@ def test_card_id_must_match_its_folder(tmp_path: Path):
     path.rename(moved)
     with pytest.raises(RegistryError, match="must equal its folder name"):
         load_card(moved)
+
+
+@pytest.mark.parametrize("path", CARDS, ids=[p.parent.name for p in CARDS])
+def test_every_dataset_has_a_fixture_and_a_preparer(path: Path):
+    from reprolab.data.fixtures import fixture_module
+    from reprolab.data.prepare import preparer_module
+
+    card = load_card(path)
+    if card.kind == "weights":
+        pytest.skip("weights are fetched, not prepared; the tiny profile never loads them")
+    assert callable(fixture_module(card.id).write_raw)
+    module = preparer_module(card.id)
+    assert callable(module.plan) and callable(module.encode)

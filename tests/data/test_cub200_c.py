@@ -9,13 +9,14 @@ from reprolab.data import corruptions
 from reprolab.data.reader import open_split
 from tests.data.test_cub200 import prepare_tiny, rgb
 
-SPLITS = ("train", "test_clean", "test_seen", "test_unseen")
+SPLITS = ("train", "train_distorted", "test_clean", "test_seen", "test_unseen")
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("cubc")
-    assert {s: r.samples for s, r in prepare_tiny(root, "cub200-c").items()} == dict.fromkeys(SPLITS, 24)
+    counts = {s: r.samples for s, r in prepare_tiny(root, "cub200-c").items()}
+    assert counts == {**dict.fromkeys(SPLITS, 24), "train_distorted": 24 * 15 * 5}
     return root
 
 
@@ -28,6 +29,10 @@ def test_splits_follow_the_official_split_and_are_disjoint(root):
         assert base == clean_ids and all("@" in i for i in data[split].ids)
         assert data[split].labels == data["test_clean"].labels
     assert all(len(set(data[s].labels)) == 8 for s in SPLITS)  # all classes in every split
+    pool = data["train_distorted"]
+    cells = {(pool[i].extra["corruption"], pool[i].extra["severity"]) for i in range(len(pool))}
+    assert cells == {(n, s) for n in corruptions.SEEN for s in corruptions.SEVERITIES}
+    assert {i.split("@")[0] for i in pool.ids} == set(data["train"].ids)
 
 
 def test_test_corruptions_are_seen_or_unseen_as_named(root):
@@ -49,8 +54,14 @@ def test_distorted_images_differ_from_their_clean_crop(root):
 
 
 def test_prepare_is_deterministic(root, tmp_path):
-    again = tmp_path / "again"
-    prepare_tiny(again, "cub200-c")
-    for split in SPLITS:
+    from reprolab.data.fetch import fetch_dataset
+    from reprolab.data.prepare import prepare_dataset
+    from tests.data.conftest import card_of, make_checkout
+
+    again = make_checkout(tmp_path / "again", ("cub200-c",))
+    card = card_of(again, "cub200-c")
+    fetch_dataset(card, "tiny", root=again, progress=False)
+    prepare_dataset(card, "tiny", root=again, workers=1, progress=False, splits=["test_seen", "test_unseen"])
+    for split in ("test_seen", "test_unseen"):
         assert (open_split("cub200-c", split, "tiny", root=root).fingerprint
                 == open_split("cub200-c", split, "tiny", root=again).fingerprint)

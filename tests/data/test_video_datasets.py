@@ -10,8 +10,8 @@ from reprolab.data.reader import decode_frames, open_split
 from tests.data.test_cub200 import prepare_tiny
 
 EXPECTED = {
-    "hmdb51": {"all": 40},
-    "ucf101": {"all": 32},
+    "hmdb51": {"train1": 24, "test1": 12, "train2": 24, "test2": 12, "train3": 24, "test3": 12},
+    "ucf101": {"train1": 24, "test1": 8, "train2": 24, "test2": 8, "train3": 24, "test3": 8},
     "diving48": {"v1_train": 16, "v1_test": 8, "v2_train": 12, "v2_test": 8},
     "kinetics400": {"train": 16, "val": 8},
     "finegym": {"gym99_train": 5, "gym99_val": 4, "gym288_train": 6, "gym288_val": 6},
@@ -54,23 +54,32 @@ def assert_motion_matches_label(split, label_of=lambda s: s.label):
         assert expected, f"{split.dataset}/{sample.id}: drift ({dx:.1f}, {dy:.1f}) for class {label_of(sample)}"
 
 
+def clips(split) -> set[str]:
+    return {split[i].extra["clip"] for i in range(len(split))}
+
+
 def test_hmdb51_folds(root):
-    data = open_split("hmdb51", "all", "tiny", root=root)
-    assert data.classes == ["brush_hair", "cartwheel", "catch", "chew"]
-    for fold in ("fold1", "fold2", "fold3"):
-        tags = [data[i].extra[fold] for i in range(len(data))]
-        assert (tags.count("train"), tags.count("test"), tags.count("unused")) == (24, 12, 4)
-    assert [data[i].extra["fold1"] for i in range(len(data))] != [data[i].extra["fold2"] for i in range(len(data))]
-    assert_motion_matches_label(data)
+    folds = [(open_split("hmdb51", f"train{k}", "tiny", root=root),
+              open_split("hmdb51", f"test{k}", "tiny", root=root)) for k in (1, 2, 3)]
+    assert folds[0][0].classes == ["brush_hair", "cartwheel", "catch", "chew"]
+    train_test = [(clips(train), clips(test)) for train, test in folds]
+    for train, test in train_test:
+        assert train.isdisjoint(test)  # within a fold no clip is both train and test
+    assert train_test[0][1] != train_test[1][1], "the folds differ"
+    assert all(i.startswith("1/") for i in folds[0][0].ids)
+    assert_motion_matches_label(folds[0][1])
 
 
 def test_ucf101_folds_keep_groups_apart(root):
-    data = open_split("ucf101", "all", "tiny", root=root)
-    assert data.classes == ["ApplyEyeMakeup", "ApplyLipstick", "Archery", "BabyCrawling"]
     for fold in (1, 2, 3):
-        test_groups = {data[i].id.split("_")[-2] for i in range(len(data)) if data[i].extra[f"fold{fold}"] == "test"}
-        assert test_groups == {f"g{fold:02d}"}
-    assert data[0].num_frames == 16
+        test = open_split("ucf101", f"test{fold}", "tiny", root=root)
+        train = open_split("ucf101", f"train{fold}", "tiny", root=root)
+        assert test.classes == ["ApplyEyeMakeup", "ApplyLipstick", "Archery", "BabyCrawling"]
+        def groups(split):
+            return {clip.split("_")[-2] for clip in clips(split)}
+
+        assert groups(test) == {f"g{fold:02d}"} and f"g{fold:02d}" not in groups(train)
+    assert test[0].num_frames == 16
 
 
 def test_diving48_versions_are_kept_apart(root):

@@ -24,7 +24,8 @@ def mask(sample) -> np.ndarray:
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("voc")
-    assert {s: r.samples for s, r in prepare_tiny(root, "voc2012").items()} == {"train_aug": 24, "val": 8}
+    assert {s: r.samples for s, r in prepare_tiny(root, "voc2012").items()} == {
+        "train_aug": 24, "train": 10, "val": 8, "test": 6}
     assert {s: r.samples for s, r in prepare_tiny(root, "sbd").items()} == {"train": 20, "val": 5}
     return root
 
@@ -44,6 +45,18 @@ def test_train_aug_is_the_union_minus_val(root):
     assert sorted(flagged) == sorted(seg_train)
     sources = [train_aug[i].extra["mask_source"] for i in range(len(train_aug))]
     assert sources.count("voc") == 10 and sources.count("sbd") == 14
+    train = open_split("voc2012", "train", "tiny", root=root)
+    assert train.ids == [f"train/{i}" for i in seg_train]
+    assert [train[i].extra["image_id"] for i in range(len(train))] == seg_train
+    by_id = {train_aug[i].id: train_aug[i] for i in range(len(train_aug))}
+    assert all(train[i].extra["mask"] == by_id[seg_train[i]].extra["mask"] for i in range(len(train)))
+
+
+def test_test_images_come_without_labels(root):
+    test = open_split("voc2012", "test", "tiny", root=root)
+    assert len(test) == 6 and "mask" not in test[0].extra and test[0].extra["mask_source"] == "none"
+    train_aug = open_split("voc2012", "train_aug", "tiny", root=root)
+    assert set(test.ids).isdisjoint(train_aug.ids)
 
 
 def test_masks_labels_and_colours_agree(root):

@@ -12,7 +12,7 @@ from reprolab.tasks import TASKS
 TOY_RECIPE = """\
 title: toy run for the command tests
 task: toy-test
-benchmark: sthv1-val
+benchmark: toyvid-val
 model: {dropout: 0.0}
 data: {samples: 64}
 optim: {name: sgd, lr: 0.1, momentum: 0.9, batch_size: 16, epochs: 2, schedule: constant}
@@ -26,7 +26,7 @@ tiny:
 def toy_root(mini_root, monkeypatch):
     monkeypatch.setitem(TASKS, "toy-test", "tests.engine.toy:ToyTask")
     monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
-    (mini_root / "reproductions" / "selfy" / "recipes" / "toy-run.yaml").write_text(TOY_RECIPE)
+    (mini_root / "reproductions" / "toy" / "recipes" / "toy-run.yaml").write_text(TOY_RECIPE)
     return mini_root
 
 
@@ -76,7 +76,12 @@ def test_a_run_that_raises_records_a_failed_result_and_exits_1(toy_root, tmp_pat
 
 
 def test_missing_data_exits_4_and_names_the_fetch_command(mini_root, tmp_path, capsys):
-    code = cli.main(["train", "sthv1-selfy-tsm-r50-8f", "--profile", "tiny", "--out", str(tmp_path / "r")])
+    (mini_root / "reproductions" / "toy" / "recipes" / "toyvid-video.yaml").write_text(
+        "title: video task on unprepared data\ntask: video-classification\nbenchmark: toyvid-val\n"
+        "model: {name: tsm_resnet18, segments: 8, pretrained: none}\n"
+        "optim: {name: sgd, lr: 0.01, batch_size: 2, epochs: 1}\n"
+    )
+    code = cli.main(["train", "toyvid-video", "--profile", "tiny", "--out", str(tmp_path / "r")])
     assert code == cli.EXIT_MISSING_DATA
-    assert "reprolab data fetch sthv1 --profile tiny" in capsys.readouterr().err
+    assert "reprolab data fetch toyvid --profile tiny" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()

@@ -31,7 +31,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     config = toy_config(epochs=1)
     a = fit(ToyTask(config), config, tmp_path / "a", CPU, seed=1, show_progress=False)
     b = fit(ToyTask(config), config, tmp_path / "b", CPU, seed=1, show_progress=False)
-    c = fit(ToyTask(config), config, tmp_path / "c", CPU, seed=2, show_progress=False)
+    fit(ToyTask(config), config, tmp_path / "c", CPU, seed=2, show_progress=False)
     assert a.history[0]["loss"] == b.history[0]["loss"]
     wa, wb, wc = weights(tmp_path / "a"), weights(tmp_path / "b"), weights(tmp_path / "c")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -117,11 +117,21 @@ def test_local_correlation_matches_loops(h: int, w: int, window: tuple[int, int]
     torch.testing.assert_close(local_correlation(q, k, window), naive_correlation(q, k, window))
 
 
-@pytest.mark.parametrize(("h", "w", "window"), [(4, 5, (3, 5)), (3, 3, (7, 5))])
-def test_local_correlation_gradients(h: int, w: int, window: tuple[int, int]) -> None:
+def test_grouped_keys_match_loops() -> None:
+    g = torch.Generator().manual_seed(0)
+    q, keys = torch.randn(2, 5, 4, 6, generator=g), torch.randn(2, 3, 5, 4, 6, generator=g)
+    got = local_correlation(q, keys, (5, 3))
+    assert got.shape == (2, 3, 5, 3, 4, 6)
+    for i in range(3):
+        torch.testing.assert_close(got[:, i], naive_correlation(q, keys[:, i], (5, 3)))
+
+
+@pytest.mark.parametrize(("h", "w", "window", "groups"), [(4, 5, (3, 5), 0), (3, 3, (7, 5), 2)])
+def test_local_correlation_gradients(h: int, w: int, window: tuple[int, int], groups: int) -> None:
     g = torch.Generator().manual_seed(0)
     q = torch.randn(2, 3, h, w, generator=g, dtype=torch.float64, requires_grad=True)
-    k = torch.randn(2, 3, h, w, generator=g, dtype=torch.float64, requires_grad=True)
+    key_shape = (2, groups, 3, h, w) if groups else (2, 3, h, w)
+    k = torch.randn(key_shape, generator=g, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: local_correlation(a, b, window), (q, k))
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torch.utils.benchmark as torch_benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
 from reprolab.models import create_model
+from reprolab.models.correlation import l2_normalize, local_correlation
 from reprolab.models.motion_squeeze import MotionSqueeze
 from reprolab.models.stss import SELFYBlock
 from tests.parity.test_video_parity import (
@@ -33,6 +35,12 @@ pytestmark = pytest.mark.benchmark
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 CLIPS, SEGMENTS, CHANNELS, SIZE = 2, 8, 512, 28  # R50 layer2 output for 2 clips of 8 x 224^2
+
+
+@pytest.fixture(autouse=True)
+def _only_when_selected(request):
+    if "benchmark" not in (request.config.getoption("markexpr") or "").replace("not benchmark", ""):
+        pytest.skip("benchmark: run with -m benchmark")
 
 
 def _sync() -> None:
@@ -115,6 +123,28 @@ def test_motion_squeeze_official(benchmark) -> None:
     benchmark.extra_info["official_over_ours"] = round(ratio, 3)
     print(f"\nMotionSqueeze fwd+bwd on {DEVICE}: official / ours = {ratio:.2f}")
     benchmark(_step(official_forward, x, grad))
+
+
+def test_ms_correlation_only(benchmark) -> None:
+    """The part the implementations differ in: ours (banded rows) vs official Matching_layer_mm."""
+    module = load_official_ms(_checkout("REPROLAB_OFFICIAL_MS"))
+    official = module.Matching_layer_mm(patch=15)
+    g = torch.Generator().manual_seed(0)
+    pairs = CLIPS * (SEGMENTS - 1)
+    current = torch.randn(pairs, 64, SIZE, SIZE, generator=g).to(DEVICE).requires_grad_()
+    following = torch.randn(pairs, 64, SIZE, SIZE, generator=g).to(DEVICE)
+    grad = torch.randn(pairs, 225, SIZE * SIZE, generator=g).to(DEVICE)
+
+    def ours(x):
+        corr = local_correlation(l2_normalize(x), l2_normalize(following), (15, 15))
+        return F.relu(corr).reshape(pairs, 225, SIZE * SIZE)
+
+    ratio = (_median(_step(lambda x: official(x, following), current, grad))
+             / _median(_step(ours, current, grad)))
+    benchmark.group = "ms correlation fwd+bwd"
+    benchmark.extra_info["official_over_ours"] = round(ratio, 3)
+    print(f"\nMS correlation fwd+bwd on {DEVICE}: official / ours = {ratio:.2f}")
+    benchmark(_step(ours, current, grad))
 
 
 @pytest.mark.parametrize("segments", [8, 16])

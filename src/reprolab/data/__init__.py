@@ -13,10 +13,11 @@ Fetch (`reprolab.data.fetch`, `reprolab.data.extract`)
     retries, file:// or a path), verified (sha256/md5; `unpinned`: size only, with a warning),
     moved into raw/ atomically, then archives extracted safely into extracted/<archive stem>/.
     A file placed by hand in raw/ is accepted when its checksum matches. Errors: `ChecksumError`
-    (bytes quarantined in .fetch/quarantine/), `HtmlPageError` (login wall / quota page),
+    (bytes quarantined in .state/quarantine/), `HtmlPageError` (login wall / quota page),
     `SourceUnavailableError` (404 on every URL), `reprolab.cli.MissingDataError` (manual files
     missing: names the page, the files and the folder), `UnsafeArchiveError` (`..`, absolute paths,
-    links out). In the tiny profile the sources come from the fixture mirror (see fixtures).
+    links out), `reprolab.data.locks.BusyError` (another fetch of the same dataset is running).
+    In the tiny profile the sources come from the fixture mirror (see fixtures).
 
 Fixtures (`reprolab.data.fixtures`)
     `reprolab.data.fixtures.<id>.write_raw(card, out_dir, seed=0) -> [file names]` writes the
@@ -40,7 +41,8 @@ Read (`reprolab.data.reader`)
     (torchvision.io.decode_jpeg). Needs only pyarrow; safe in DataLoader workers.
 
 Status and browsing (`reprolab.data.status`, `reprolab.data.browse`)
-    `reprolab data status` (table per card and profile), `reprolab browse <id>` (FiftyOne App).
+    `reprolab data status` (table per card and profile), `reprolab browse <id>` (FiftyOne App;
+    `--run` shows `<run dir>/predictions.parquet`: columns id, prediction, optional confidence).
 
 CLI (`reprolab.data.commands`): `reprolab data fetch|prepare|status <id> [--profile tiny]`,
 `reprolab browse <id> [--split S] [--run ID]`.

@@ -3,8 +3,9 @@
 FiftyOne is a viewer here, imported only in this module. FiftyOne needs media files, so each
 sample is shown as one file written next to the prepared data (`<profile tree>/.browse/<split>/`):
 for a video its middle frame (the frame count and the sample id are fields), for an image the
-image itself. Ground truth is a `Classification`; with `--run`, the run's predictions file
-(`runs/<run id>/predictions.parquet`, columns `id`, `prediction` (class index), optional
+image itself. Ground truth is a `Classification`; with `--run` (a run directory, or a run id
+found in the results store or under runs/), the run's predictions file
+(`<run dir>/predictions.parquet`, columns `id`, `prediction` (class index), optional
 `confidence`) becomes a second `Classification` field, `prediction`.
 """
 
@@ -17,9 +18,29 @@ from reprolab import paths
 from reprolab.data.layout import DatasetLayout, Profile
 from reprolab.data.reader import open_split
 
+PREDICTIONS_FILE = "predictions.parquet"
 
-def predictions_path(run_id: str, root: Path | None = None) -> Path:
-    return paths.runs_dir(root) / run_id / "predictions.parquet"
+
+def run_dir_of(run: str, root: Path | None = None) -> Path:
+    """A run's directory from a path, or from a run id (results store, then runs/*/<id>/)."""
+    if Path(run).is_dir():
+        return Path(run)
+    from reprolab.results import ResultsStore
+
+    for result in ResultsStore(paths.results_dir(root)).runs():
+        if result.run_id == run and result.log_path:
+            return Path(result.log_path).parent
+    matches = sorted(paths.runs_dir(root).glob(f"*/{run}"))
+    if matches:
+        return matches[0]
+    from reprolab.cli import MissingDataError
+
+    raise MissingDataError(f"run {run!r}: no such run directory, and no result or folder "
+                           f"runs/*/{run} (pass the run directory itself)")
+
+
+def predictions_path(run: str, root: Path | None = None) -> Path:
+    return run_dir_of(run, root) / PREDICTIONS_FILE
 
 
 def _read_predictions(run_id: str, root: Path | None) -> dict[str, tuple[int, float | None]]:
@@ -30,7 +51,7 @@ def _read_predictions(run_id: str, root: Path | None) -> dict[str, tuple[int, fl
     path = predictions_path(run_id, root)
     if not path.is_file():
         raise MissingDataError(f"run {run_id}: no predictions file {path} (expected columns id, "
-                               "prediction, optional confidence; written by `reprolab evaluate`)")
+                               "prediction, optional confidence)")
     table = pq.read_table(path)
     missing = {"id", "prediction"} - set(table.column_names)
     if missing:
@@ -49,6 +70,7 @@ def build_fiftyone_dataset(dataset_id: str, split: str, profile: Profile = "full
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
     import fiftyone as fo
 
+    root = Path(root) if root is not None else None
     prepared = open_split(dataset_id, split, profile, root=root)
     predictions = _read_predictions(run, root) if run else {}
     media_dir = DatasetLayout(dataset_id, profile, root).base / ".browse" / split

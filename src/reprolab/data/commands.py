@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import yaml
+
 from reprolab.data.layout import PROFILES
 
 
@@ -22,12 +24,13 @@ def _fetch(args: argparse.Namespace) -> int:
     from reprolab.cli import EXIT_FAILED
     from reprolab.data.extract import ExtractionError
     from reprolab.data.fetch import FetchError, fetch_dataset
+    from reprolab.data.locks import BusyError
 
     card = _card(args.dataset)
     try:
         report = fetch_dataset(card, args.profile, mirrors=args.mirror, extract=not args.no_extract,
                                progress=not args.quiet)
-    except (FetchError, ExtractionError) as error:
+    except (FetchError, ExtractionError, BusyError, NotImplementedError) as error:
         print(f"reprolab: {error}", file=sys.stderr)
         return EXIT_FAILED
     for item in report.fetched:
@@ -40,14 +43,21 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     from reprolab.cli import EXIT_FAILED
+    from reprolab.data.locks import BusyError
     from reprolab.data.prepare import PrepareError, prepare_dataset
 
     card = _card(args.dataset)
+    options = {}
+    for text in args.option:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise KeyError(f"--option {text!r}: expected KEY=VALUE, e.g. height=256")
+        options[key] = yaml.safe_load(value) if value else None
     try:
         reports = prepare_dataset(card, args.profile, workers=args.workers, splits=args.split,
                                   allow_count_mismatch=args.allow_count_mismatch,
-                                  progress=not args.quiet)
-    except PrepareError as error:
+                                  progress=not args.quiet, options=options)
+    except (PrepareError, BusyError, NotImplementedError) as error:
         print(f"reprolab: {error}", file=sys.stderr)
         return EXIT_FAILED
     for r in reports:
@@ -114,6 +124,9 @@ def register(subparsers) -> None:
     _profile_option(p)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="encoding option of the dataset's preparer, e.g. sthv2 height=null keeps "
+                        "the native frame size (recorded in <split>.json; changes rewrite shards)")
     p.add_argument("--allow-count-mismatch", action="store_true",
                    help="prepare even if sample counts differ from the card (recorded)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -162,6 +162,7 @@ def extract_archive(archive: Path, target: Path, *, progress: bool = True) -> Pa
     try:
         with tqdm(desc=f"extract {archive.name}", unit="file", disable=not progress, leave=False) as bar:
             _EXTRACTORS[kind](archive, tmp, bar)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the data is not
         os.replace(tmp, target)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
         raise ExtractionError(f"{archive}: extraction failed ({type(error).__name__}: {error}); "

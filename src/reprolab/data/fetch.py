@@ -8,13 +8,13 @@ Per source, `fetch_source`:
 1. accepts a file already in `raw/` (or the card's manual `place_in` folder) if it verifies; a
    file that does not verify is moved to the quarantine folder;
 2. otherwise tries each URL in turn (HTTP(S) with `Range` resume and retries with backoff,
-   `file://` URLs and plain paths by copy) into `.fetch/partial/`;
+   `file://` URLs and plain paths by copy) into `.state/partial/`;
 3. verifies the finished download, then renames it into `raw/` (atomic); a mismatch is moved to
-   `.fetch/quarantine/` so that nothing wrong is ever in place.
+   `.state/quarantine/` so that nothing wrong is ever in place.
 
 Manual sources (behind a registration) that are missing raise `MissingDataError` naming the
 page, the files and the folder to put them in. Verification is remembered in a small stamp
-(`.fetch/verified/<file>.json`, keyed on size and mtime) so status and re-fetch need not rehash.
+(`.state/verified/<file>.json`, keyed on size and mtime) so status and re-fetch need not rehash.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pathlib import Path
 
 from reprolab import atomic
 from reprolab.data.layout import CHECKSUMS_FILE, DatasetLayout, Profile
+from reprolab.data.locks import exclusive
 from reprolab.registry import DatasetCard, Source
 
 CHUNK = 1 << 20
@@ -158,9 +159,7 @@ def _local_path(url: str) -> Path | None:
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme == "file":
         return Path(urllib.request.url2pathname(parsed.path))
-    if parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and os.name == "nt"):
-        return Path(url)
-    return None
+    return Path(url) if not parsed.scheme else None
 
 
 def _progress(total: int | None, initial: int, desc: str, enabled: bool):
@@ -433,12 +432,19 @@ def fetch_dataset(card: DatasetCard, profile: Profile = "full", *, root: Path | 
     """Fetch (and unpack) every source of a card. Tiny: build the fixture mirror first if absent.
 
     Missing manual files are reported together in one MissingDataError, after every other
-    source has been fetched.
+    source has been fetched. One fetch per dataset and profile at a time (BusyError otherwise).
     """
+    layout = DatasetLayout(card.id, profile, root)
+    with exclusive(layout.state / "fetch.lock", f"fetch of {card.id} ({profile})"):
+        return _fetch_dataset(card, layout, mirrors=mirrors, extract=extract, progress=progress,
+                              retries=retries, backoff=backoff)
+
+
+def _fetch_dataset(card: DatasetCard, layout: DatasetLayout, *, mirrors: Iterable[str],
+                   extract: bool, progress: bool, retries: int, backoff: float) -> FetchReport:
     from reprolab.data.extract import ensure_extracted
 
-    layout = DatasetLayout(card.id, profile, root)
-    if profile == "tiny":
+    if layout.profile == "tiny":
         from reprolab.data.fixtures import ensure_mirror
 
         ensure_mirror(card, layout)
@@ -462,4 +468,4 @@ def fetch_dataset(card: DatasetCard, profile: Profile = "full", *, root: Path | 
             if item.source.extract:
                 extracted.append(ensure_extracted(layout, item.source, progress=progress))
     shutil.rmtree(layout.partial, ignore_errors=True)
-    return FetchReport(card.id, profile, fetched, extracted)
+    return FetchReport(card.id, layout.profile, fetched, extracted)

@@ -9,7 +9,8 @@ datasets/<id>/<profile>/                   profile = full (the real data) or tin
         <split>.parquet                    manifest: one row per sample
         <split>.json                       counts, classes, content fingerprint
         shards/<split>/<nnnnn>.arrow       encoded frames/images, random access by row
-    .fetch/                                partial downloads, quarantine, verification stamps
+    .state/                                partial downloads, quarantine, verification stamps,
+                                           locks (bookkeeping, never read by training)
     .browse/                               media files written for the FiftyOne viewer
     mirror/                                tiny only: fixture archives + SHA256SUMS, the local
                                            "download site" that tiny fetch reads through file://
@@ -79,8 +80,8 @@ class DatasetLayout:
 
     @property
     def state(self) -> Path:
-        """Bookkeeping of fetch: partial downloads, quarantine, verification stamps."""
-        return self.base / ".fetch"
+        """Bookkeeping: partial downloads, quarantine, verification stamps, locks."""
+        return self.base / ".state"
 
     @property
     def partial(self) -> Path:

@@ -85,10 +85,11 @@ def load_manifest(path: Path):
     """The manifest as a Hugging Face `datasets.Dataset` (ClassLabel names included)."""
     _offline()
     import datasets
+    from datasets.table import InMemoryTable
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no manifest")
-    return datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
+    # Not Dataset.from_parquet: that builds a copy in the user's cache folder for every path.
+    # The features (ClassLabel names) come back from the Parquet schema's metadata.
+    return datasets.Dataset(InMemoryTable(read_manifest_table(path)))
 
 
 def write_split_info(path: Path, info: dict[str, Any]) -> Path:

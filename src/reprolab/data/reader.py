@@ -104,6 +104,9 @@ class PreparedSplit:
     def frames(self, index: int, frame_indices: Sequence[int]) -> list[bytes]:
         """Only the chosen frames of a video (cheaper than `split[i].frames` for long videos)."""
         _, table, row = self._locate(index)
+        if "frames" not in table.column_names:
+            raise KeyError(f"{self.dataset}/{self.split}: the shards have no `frames` column "
+                           f"(columns: {table.column_names})")
         stored = table.column("frames")[row].values
         return [stored[int(i)].as_py() for i in frame_indices]
 

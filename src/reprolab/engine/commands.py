@@ -180,7 +180,7 @@ def train_command(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         try:
             result = fit(task, config, run_dir, ctx, seed=seed, resume=args.resume,
-                         show_progress=not args.no_progress)
+                         show_progress=not args.no_progress, verbose=True)
         except (MissingDataError, NotImplementedError):
             raise
         except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run

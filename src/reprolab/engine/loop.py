@@ -146,7 +146,8 @@ def evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *
 
 
 def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, seed: int,
-        resume: bool = False, show_progress: bool = True) -> FitResult:
+        resume: bool = False, show_progress: bool = True, verbose: bool = False) -> FitResult:
+    """Train `task` as `config["optim"]` says; `verbose` prints one summary line per epoch."""
     started = time.perf_counter()
     optim = config["optim"]
     run_dir = Path(run_dir)
@@ -265,7 +266,7 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
             record.update({f"eval_{k}": v for k, v in metrics.items()})
         history.append(record)
         log.write(record)
-        if ctx.is_main and show_progress:
+        if ctx.is_main and verbose:
             shown = ", ".join(f"{k}={v:.4g}" for k, v in record.items()
                               if isinstance(v, float) and math.isfinite(v) and k != "epoch_time_s")
             print(f"epoch {epoch + 1}/{epochs}: {shown}", flush=True)

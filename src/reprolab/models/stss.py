@@ -61,13 +61,8 @@ class STSSTransformation(nn.Module):
         l_size, u_size, v_size = self.window
         r = l_size // 2
         padded = F.pad(x.view(b, t, c, h, w), (0, 0, 0, 0, 0, 0, r, r))  # zero frames
-        stss = torch.stack(
-            [
-                local_correlation(x, padded[:, dt : dt + t].reshape(bt, c, h, w), (u_size, v_size))
-                for dt in range(l_size)
-            ],
-            dim=1,
-        )  # (B*T, L, U, V, h, w)
+        neighbours = padded.unfold(1, l_size, 1).permute(0, 1, 5, 2, 3, 4)  # (B, T, L, C, h, w)
+        stss = local_correlation(x, neighbours.reshape(bt, l_size, c, h, w), (u_size, v_size))
         return stss.view(b, t, l_size, u_size, v_size, h, w).permute(0, 1, 5, 6, 2, 3, 4)
 
 

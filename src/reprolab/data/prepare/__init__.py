@@ -45,6 +45,7 @@ from typing import Any
 
 from reprolab import atomic
 from reprolab.data.layout import DatasetLayout, Profile
+from reprolab.data.locks import exclusive
 from reprolab.data.manifest import split_fingerprint, write_manifest, write_split_info
 from reprolab.data.shards import read_shard_table, shard_name, write_shard
 from reprolab.registry import DatasetCard
@@ -130,8 +131,11 @@ class _ShardJob:
 def _run_shard(job: _ShardJob) -> tuple[int, list[bytes], list[int], bool]:
     """Encode and write one shard (or read back a finished one). Returns digests and frame counts."""
     if job.path.is_file():
-        table = read_shard_table(job.path)
-        ids = table.column("id").to_pylist()
+        try:
+            table = read_shard_table(job.path)
+            ids = table.column("id").to_pylist()
+        except Exception:  # unreadable (e.g. damaged on disk): build it again
+            table, ids = None, None
         if ids == [s.id for s in job.specs]:
             frames = (table.column("frames").combine_chunks().value_lengths().to_pylist()
                       if "frames" in table.column_names else [1] * len(ids))
@@ -225,11 +229,22 @@ def prepare_dataset(card: DatasetCard, profile: Profile = "full", *, root: Path 
                     ) -> list[SplitReport]:
     """Prepare every split of a dataset (or `splits`) into manifests and shards; see the module doc.
 
-    `workers`: processes (default: all CPU cores; 1 runs in this process).
+    `workers`: processes (default: all CPU cores; 1 runs in this process). One prepare per
+    dataset and profile at a time (BusyError otherwise).
     """
+    layout = DatasetLayout(card.id, profile, root)
+    with exclusive(layout.state / "prepare.lock", f"prepare of {card.id} ({profile})"):
+        return _prepare(card, layout, workers=workers, splits=splits, shard_size=shard_size,
+                        allow_count_mismatch=allow_count_mismatch, progress=progress,
+                        options=options)
+
+
+def _prepare(card: DatasetCard, layout: DatasetLayout, *, workers: int | None,
+             splits: list[str] | None, shard_size: int | None, allow_count_mismatch: bool,
+             progress: bool, options: dict[str, Any] | None) -> list[SplitReport]:
     from tqdm.auto import tqdm
 
-    layout = DatasetLayout(card.id, profile, root)
+    profile = layout.profile
     module = preparer_module(card.id)
     defaults = module.default_options(PrepareContext(card, layout)) \
         if hasattr(module, "default_options") else {}
@@ -261,6 +276,8 @@ def prepare_dataset(card: DatasetCard, profile: Profile = "full", *, root: Path 
         for stale in (layout.manifest(plan.name), layout.split_info(plan.name)):
             stale.unlink(missing_ok=True)
         shards_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in shards_dir.glob(".*.tmp"):  # from a process killed mid-write
+            leftover.unlink()
         atomic.write_json(plan_file, {"plan": plan_id, "samples": len(plan.samples),
                                       "shard_size": shard_size})
         jobs = [_ShardJob(module.__name__, plan.name, k, shards_dir / shard_name(k),

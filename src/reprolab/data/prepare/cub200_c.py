@@ -2,10 +2,12 @@
 
 Every image is cropped to its CUB bounding box and resized to `CROP` x `CROP` (256, as URIE;
 the tiny profile uses `tiny.crop_size`), then:
-- `train` (official training images): stored clean. URIE draws, per sample and per epoch, one
-  of 16 options (the 15 seen corruptions or clean) and a severity 1-5; the training loader does
-  that draw on the fly with `corruptions.draw(rng, SEEN, clean=True)` and `corruptions.corrupt`
-  (URIE read the same draws from a pre-generated folder; the distribution is the same).
+- `train` (official training images), clean, and `train_distorted`: every training image under
+  each of the 15 seen corruptions at each severity 1-5 (ids `<image id>@<corruption>-<severity>`),
+  the pre-generated pool URIE's loader samples from: per sample and epoch one of 16 options
+  (15 corruptions or clean, `corruptions.draw(rng, SEEN, clean=True)`) and a severity. Training
+  thus needs no corruption code on the GPU machine. Option `train_distorted: false` skips it
+  (then the loader can corrupt on the fly with `corruptions.corrupt`).
 - `test_clean`: the official test images, undistorted.
 - `test_seen` / `test_unseen`: each test image once, with one corruption drawn uniformly from
   the 15 seen / 4 unseen ones and a severity uniform in 1-5, fixed by `SEED` and the image id
@@ -33,6 +35,10 @@ JPEG_QUALITY = 95
 SHARD_SIZE = 256
 
 
+def default_options(ctx: PrepareContext) -> dict:
+    return {"train_distorted": True}
+
+
 def crop_size(ctx: PrepareContext) -> int:
     if ctx.profile == "full":
         return CROP
@@ -47,8 +53,10 @@ def plan(ctx: PrepareContext) -> list[SplitPlan]:
     root = ctx.extracted_dir(ARCHIVE) / "CUB_200_2011"
     classes, records = read_cub(root)
     size = crop_size(ctx)
-    splits: dict[str, list[SampleSpec]] = {"train": [], "test_clean": [], "test_seen": [],
-                                           "test_unseen": []}
+    splits: dict[str, list[SampleSpec]] = {"train": [], "train_distorted": [], "test_clean": [],
+                                           "test_seen": [], "test_unseen": []}
+    if not ctx.options.get("train_distorted", True):
+        del splits["train_distorted"]
 
     def spec(r, name=None, severity=0, seed=None) -> SampleSpec:
         sample_id = r["id"] if name is None else f"{r['id']}@{name}-{severity}"
@@ -60,6 +68,11 @@ def plan(ctx: PrepareContext) -> list[SplitPlan]:
     for r in records:
         if r["is_training_image"]:
             splits["train"].append(spec(r))
+            if "train_distorted" in splits:
+                for c, name in enumerate(corruptions.SEEN):
+                    for severity in corruptions.SEVERITIES:
+                        seed = [SEED, int(r["id"]), 100 + c, severity]
+                        splits["train_distorted"].append(spec(r, name, severity, seed=seed))
             continue
         splits["test_clean"].append(spec(r))
         for stream, (split, names) in enumerate((("test_seen", corruptions.SEEN),

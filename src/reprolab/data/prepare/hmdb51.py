@@ -1,9 +1,9 @@
-"""HMDB-51 -> one manifest `all` (every clip once) with the three official folds as columns.
+"""HMDB-51 -> manifests train1, test1, train2, test2, train3, test3: the three official folds.
 
-The three folds reuse the same clips, and prepared splits must not share samples, so the clips
-are stored once and `fold1`, `fold2`, `fold3` say `train`, `test` or `unused` per clip (from
-testTrainMulti_7030_splits/<class>_test_split<k>.txt: tags 1, 2, 0). Fold k's training set is
-`all` filtered on `fold<k> == "train"` (3,570 clips), its test set on `"test"` (1,530).
+Fold k comes from testTrainMulti_7030_splits/<class>_test_split<k>.txt (tag 1 train, 2 test,
+0 unused): 3,570 train / 1,530 test clips. The folds reuse the clips and prepared splits never
+share samples, so ids are `<k>/<clip>` and a clip is stored once per fold that uses it (about
+three times the frames of one copy); option `folds` (default [1, 2, 3]) prepares fewer.
 
 hmdb51_org.rar holds one RAR per class; plan() unpacks those (safely, once) next to the outer
 archive's folder. Labels index the sorted class names. Frames: every frame, JPEG, short side 256
@@ -16,14 +16,14 @@ from pathlib import Path
 
 from reprolab.data.prepare import PrepareContext, PrepareError, SampleSpec, SplitPlan
 from reprolab.data.prepare.image_files import read_rows
-from reprolab.data.prepare.video_files import default_options, encode_video
+from reprolab.data.prepare.video_files import default_options as video_defaults
+from reprolab.data.prepare.video_files import encode_video
 
 VIDEOS = "hmdb51_org.rar"
 SPLITS = "test_train_splits.rar"
 SPLIT_DIR = "testTrainMulti_7030_splits"
 TAGS = {"0": "unused", "1": "train", "2": "test"}
 SHARD_SIZE = 64
-__all__ = ["default_options", "encode", "plan"]
 
 
 def unpack_classes(ctx: PrepareContext) -> Path:
@@ -57,23 +57,32 @@ def read_folds(split_dir: Path, classes: list[str]) -> dict[str, list[str]]:
     return folds
 
 
+def default_options(ctx: PrepareContext) -> dict:
+    return {**video_defaults(ctx), "folds": [1, 2, 3]}
+
+
 def plan(ctx: PrepareContext) -> list[SplitPlan]:
     videos = unpack_classes(ctx)
     classes = sorted(p.name for p in videos.iterdir() if p.is_dir())
-    folds = read_folds(ctx.extracted_dir(SPLITS) / SPLIT_DIR, classes)
-    samples, missing = [], []
+    tags = read_folds(ctx.extracted_dir(SPLITS) / SPLIT_DIR, classes)
+    clips, missing = [], []
     for label, name in enumerate(classes):
         for path in sorted((videos / name).rglob("*.avi")):
-            tags = folds.get(path.name)
-            if tags is None or "" in tags:
+            if path.name not in tags or "" in tags[path.name]:
                 missing.append(path.name)
-                continue
-            samples.append(SampleSpec(id=path.stem, label=label, source=str(path),
-                                      extra={"fold1": tags[0], "fold2": tags[1], "fold3": tags[2]}))
+            else:
+                clips.append((path, label))
     if missing:
         raise PrepareError(f"hmdb51: {len(missing)} clips have no tag in every fold's split file, "
                            f"e.g. {missing[:3]}")
-    return [SplitPlan("all", classes, samples)]
+    plans = []
+    for fold in ctx.options.get("folds", [1, 2, 3]):
+        for part in ("train", "test"):
+            samples = [SampleSpec(id=f"{fold}/{path.stem}", label=label, source=str(path),
+                                  extra={"clip": path.stem})
+                       for path, label in clips if tags[path.name][fold - 1] == part]
+            plans.append(SplitPlan(f"{part}{fold}", classes, samples))
+    return plans
 
 
 def encode(spec: SampleSpec, options: dict) -> dict:

@@ -1,20 +1,21 @@
-"""UCF-101 -> one manifest `all` (every clip once) with the three official folds as columns.
+"""UCF-101 -> manifests train1, test1, train2, test2, train3, test3: the three official folds.
 
-As for HMDB-51, the folds reuse the clips, so `fold1`, `fold2`, `fold3` say `train` or `test`
-per clip (trainlist0k.txt / testlist0k.txt). Labels follow classInd.txt (index - 1). A clip
-listed in a fold under another class than its folder, or not listed in some fold, fails.
+Fold k comes from trainlist0k.txt / testlist0k.txt (9,537 / 3,783 clips in fold 1). As for
+HMDB-51 the folds reuse the clips, so ids are `<k>/<clip>` and a clip is stored once per fold;
+option `folds` (default [1, 2, 3]) prepares fewer. Labels follow classInd.txt (index - 1). A
+clip listed under another class than its folder, or missing from some fold, fails.
 """
 
 from __future__ import annotations
 
 from reprolab.data.prepare import PrepareContext, PrepareError, SampleSpec, SplitPlan
 from reprolab.data.prepare.image_files import read_rows, require
-from reprolab.data.prepare.video_files import default_options, encode_video
+from reprolab.data.prepare.video_files import default_options as video_defaults
+from reprolab.data.prepare.video_files import encode_video
 
 VIDEOS = "UCF101.rar"
 SPLITS = "UCF101TrainTestSplits-RecognitionTask.zip"
 SHARD_SIZE = 64
-__all__ = ["default_options", "encode", "plan"]
 
 
 def read_class_index(path) -> list[str]:
@@ -36,25 +37,35 @@ def read_folds(lists, classes: list[str]) -> dict[str, list[str]]:
     return folds
 
 
+def default_options(ctx: PrepareContext) -> dict:
+    return {**video_defaults(ctx), "folds": [1, 2, 3]}
+
+
 def plan(ctx: PrepareContext) -> list[SplitPlan]:
     lists = ctx.extracted_dir(SPLITS) / "ucfTrainTestlist"
     classes = read_class_index(lists / "classInd.txt")
-    folds = read_folds(lists, classes)
+    tags = read_folds(lists, classes)
     root = ctx.extracted_dir(VIDEOS) / "UCF-101"
-    samples, unlisted = [], []
+    clips, unlisted = [], []
     for label, name in enumerate(classes):
         for path in sorted(require(root / name, f"class folder {name}").glob("*.avi")):
-            tags = folds.pop(f"{name}/{path.name}", None)
-            if tags is None or "" in tags:
+            clip_tags = tags.pop(f"{name}/{path.name}", None)
+            if clip_tags is None or "" in clip_tags:
                 unlisted.append(path.name)
-                continue
-            samples.append(SampleSpec(id=path.stem, label=label, source=str(path),
-                                      extra={"fold1": tags[0], "fold2": tags[1], "fold3": tags[2]}))
-    if unlisted or folds:
+            else:
+                clips.append((path, label, clip_tags))
+    if unlisted or tags:
         raise PrepareError(f"ucf101: {len(unlisted)} clips missing from some fold's lists "
-                           f"(e.g. {unlisted[:3]}), {len(folds)} listed clips not found "
-                           f"(e.g. {sorted(folds)[:3]})")
-    return [SplitPlan("all", classes, samples)]
+                           f"(e.g. {unlisted[:3]}), {len(tags)} listed clips not found "
+                           f"(e.g. {sorted(tags)[:3]})")
+    plans = []
+    for fold in ctx.options.get("folds", [1, 2, 3]):
+        for part in ("train", "test"):
+            samples = [SampleSpec(id=f"{fold}/{path.stem}", label=label, source=str(path),
+                                  extra={"clip": path.stem})
+                       for path, label, clip_tags in clips if clip_tags[fold - 1] == part]
+            plans.append(SplitPlan(f"{part}{fold}", classes, samples))
+    return plans
 
 
 def encode(spec: SampleSpec, options: dict) -> dict:

@@ -27,6 +27,8 @@ def video_to_jpeg(path: str, *, short_side: int | None = None, quality: int = 95
     with av.open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        if start:  # jump to the keyframe before the window instead of decoding from 0 s
+            container.seek(int(start * av.time_base), backward=True, any_frame=False)
         for frame in container.decode(stream):
             time = float(frame.time) if frame.time is not None else len(frames) / float(stream.average_rate or 25)
             if start is not None and time < start - 1e-6:

@@ -1,15 +1,19 @@
-"""PASCAL VOC 2012 (+ SBD) -> manifests: `train_aug` and `val`, images with masks.
+"""PASCAL VOC 2012 (+ SBD) -> manifests `train_aug`, `train`, `val` (images with masks), `test`.
 
-train_aug follows the DeepLab / psa / irn lists: (SBD train + SBD val + VOC segmentation
-train) minus VOC segmentation val, sorted by id (10,582 images). Its masks are VOC's
-SegmentationClass PNG where one exists (`mask_source = voc`), else SBD's cls .mat
-(`mask_source = sbd`); the 1,464 VOC segmentation train images, on which psa and irn evaluate
-pseudo labels, are the rows with `in_seg_train`. `val` = ImageSets/Segmentation/val.txt.
+- train_aug follows the DeepLab / psa / irn lists: (SBD train + SBD val + VOC segmentation
+  train) minus VOC segmentation val, sorted by id (10,582 images). Its masks are VOC's
+  SegmentationClass PNG where one exists (`mask_source = voc`), else SBD's cls .mat
+  (`mask_source = sbd`); rows with `in_seg_train` are the VOC segmentation train images.
+- train = ImageSets/Segmentation/train.txt (1,464), on which psa and irn score pseudo labels.
+  It is a subset of train_aug and prepared splits never share ids, so its ids are
+  `train/<image id>` (the images are stored twice; 1,464 of them).
+- val = ImageSets/Segmentation/val.txt (1,449). test = VOC2012test.tar's 1,456 images, no masks
+  (the VOC server scores them).
 
-Payload: `image` (the JPEG bytes) and `mask` (palette PNG: 0 background, 1-20 the classes of
-`VOC_CLASSES`, 255 void). The sample label is -1 (multi-label); `image_labels` lists the image's
-classes by name, from every <object> of its Annotations XML, difficult ones included (as
-psa/irn's make_cls_labels.py).
+Payload: `image` (the JPEG bytes) and, except in test, `mask` (palette PNG: 0 background, 1-20
+the classes of `VOC_CLASSES`, 255 void). Label -1 (multi-label); `image_id` is the VOC id;
+`image_labels` names the image's classes from every <object> of its Annotations XML, difficult
+ones included (as psa/irn's make_cls_labels.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "
                "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep",
                "sofa", "train", "tvmonitor")
 VOC_ARCHIVE = "VOCtrainval_11-May-2012.tar"
+VOC_TEST_ARCHIVE = "VOC2012test.tar"
 SBD_ARCHIVE = "benchmark.tgz"
 SHARD_SIZE = 256
 
@@ -96,7 +101,7 @@ def plan(ctx: PrepareContext) -> list[SplitPlan]:
     train_aug = sorted((set(sbd_ids) | set(seg_train)) - set(seg_val))
     in_seg_train = set(seg_train)
 
-    def spec(image_id: str) -> SampleSpec:
+    def spec(image_id: str, prefix: str = "") -> SampleSpec:
         voc_mask = voc / "SegmentationClass" / f"{image_id}.png"
         if voc_mask.is_file():
             mask, source = voc_mask, "voc"
@@ -104,20 +109,30 @@ def plan(ctx: PrepareContext) -> list[SplitPlan]:
             mask, source = require(sbd / "cls" / f"{image_id}.mat", f"SBD mask of {image_id}"), "sbd"
         image = require(voc / "JPEGImages" / f"{image_id}.jpg", f"image {image_id}")
         labels = image_labels(voc / "Annotations" / f"{image_id}.xml")
-        return SampleSpec(id=image_id, label=-1, source={"image": str(image), "mask": str(mask)},
-                          extra={"image_labels": " ".join(labels), "mask_source": source,
-                                 "in_seg_train": image_id in in_seg_train})
+        return SampleSpec(id=prefix + image_id, label=-1, source={"image": str(image), "mask": str(mask)},
+                          extra={"image_id": image_id, "image_labels": " ".join(labels),
+                                 "mask_source": source, "in_seg_train": image_id in in_seg_train})
 
     missing_val = [i for i in seg_val if not (voc / "SegmentationClass" / f"{i}.png").is_file()]
     if missing_val:
         raise FileNotFoundError(f"{voc / 'SegmentationClass'}: no mask for val images {missing_val[:5]}")
+    test_root = ctx.extracted_dir(VOC_TEST_ARCHIVE) / "VOCdevkit" / "VOC2012"
+    test = [SampleSpec(id=i, label=-1,
+                       source={"image": str(require(test_root / "JPEGImages" / f"{i}.jpg", f"test image {i}"))},
+                       extra={"image_id": i, "image_labels": "", "mask_source": "none",
+                              "in_seg_train": False})
+            for i in read_ids(test_root / "ImageSets" / "Segmentation" / "test.txt")]
     return [SplitPlan("train_aug", None, [spec(i) for i in train_aug]),
-            SplitPlan("val", None, [spec(i) for i in seg_val])]
+            SplitPlan("train", None, [spec(i, prefix="train/") for i in seg_train]),
+            SplitPlan("val", None, [spec(i) for i in seg_val]),
+            SplitPlan("test", None, test)]
 
 
 def encode(spec: SampleSpec, options: dict) -> dict:
     from PIL import Image
 
+    if "mask" not in spec.source:  # test: no labels
+        return encode_image(spec.source["image"])
     mask_path = Path(spec.source["mask"])
     if mask_path.suffix == ".mat":
         mask = mask_png(sbd_mask(mask_path))

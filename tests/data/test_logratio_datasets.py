@@ -1,0 +1,75 @@
+"""MPII pose retrieval and LSUN room layout (log-ratio loss), tiny profile: fetch + prepare."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from reprolab.data.prepare import PrepareError
+from reprolab.data.prepare.mpii_pose import load_arrays
+from reprolab.data.reader import open_split
+from tests.data.test_cub200 import prepare_tiny
+
+
+def npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("logratio")
+    assert {s: r.samples for s, r in prepare_tiny(root, "mpii-pose").items()} == {"train": 48, "test": 24}
+    assert {s: r.samples for s, r in prepare_tiny(root, "lsun-room").items()} == {"train": 32, "val": 16}
+    return root
+
+
+def test_pose_label_distances_travel_with_each_image(root):
+    train = open_split("mpii-pose", "train", "tiny", root=root)
+    test = open_split("mpii-pose", "test", "tiny", root=root)
+    for i in range(len(train)):
+        order, dist = npy(train[i].extra["pose_nn"]), npy(train[i].extra["pose_nn_dist"])
+        assert len(order) == len(train) - 1 and i not in order
+        assert np.all(np.diff(dist) >= 0)  # neighbours by rising pose distance
+    full = np.stack([npy(test[i].extra["pose_dist"]) for i in range(len(test))])
+    assert np.allclose(full, full.T) and np.allclose(np.diag(full), 0)
+    roles = [test[i].extra["role"] for i in range(len(test))]
+    assert roles == ["query"] * 8 + ["database"] * 16
+
+
+def test_pose_is_visible_in_the_pixels(root):
+    """Images with close poses look alike: the nearest pose neighbour is closer in pixels."""
+    from tests.data.test_cub200 import rgb
+
+    train = open_split("mpii-pose", "train", "tiny", root=root)
+    pixels = np.stack([rgb(train[i]).mean(-1) > 200 for i in range(len(train))]).astype(float)
+    nearer = 0
+    for i in range(len(train)):
+        order = npy(train[i].extra["pose_nn"])
+        near, far = pixels[order[0]], pixels[order[-1]]
+        nearer += np.abs(pixels[i] - near).sum() < np.abs(pixels[i] - far).sum()
+    assert nearer / len(train) > 0.8
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "list_nn.pkl"
+    path.write_bytes(pickle.dumps({"trn": Evil(), "val": np.zeros(2)}))
+    with pytest.raises(PrepareError, match="only NumPy arrays"):
+        load_arrays(path)
+
+
+def test_lsun_room_types_and_corners(root):
+    val = open_split("lsun-room", "val", "tiny", root=root)
+    assert len(val.classes) == 11 and set(val.labels) == {0, 1, 2, 3}
+    for i in range(len(val)):
+        points = np.array(json.loads(val[i].extra["points"]))
+        assert points.ndim == 2 and points.shape[1] == 2 and len(points) >= 2
+        assert (points >= 0).all() and (points < 64).all()
+        assert (val.labels[i] == 0) == (len(points) == 4)  # type 0 shows the whole back wall

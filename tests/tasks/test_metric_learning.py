@@ -1,0 +1,74 @@
+"""The metric-learning task on the shared engine: Proxy Anchor recipe, tiny CUB fixture."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from reprolab.config import resolve
+from reprolab.engine.distributed import DistContext
+from reprolab.engine.loop import fit
+from reprolab.registry import load_registry
+from reprolab.tasks.metric_learning import MetricLearning
+from tests.data.test_cub200 import prepare_tiny
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny_cub(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ml")
+    prepare_tiny(root, "cub200")
+    (root / "reproductions").mkdir()
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def tiny_config(recipe: str, *overrides: str) -> dict:
+    reg = load_registry(REPO)
+    config = resolve(reg.recipe(recipe), "tiny", list(overrides))
+    config["benchmark_spec"] = reg.benchmarks[config["benchmark"]].model_dump(mode="json")
+    return config
+
+
+def test_tuple_losses_fail_loudly_naming_what_is_missing():
+    with pytest.raises(NotImplementedError, match="mpii-pose"):
+        MetricLearning(tiny_config("mpii-pose-logratio-r34-128"))
+
+
+@pytest.mark.slow
+def test_proxy_anchor_recipe_trains_with_warm_up_and_proxy_learning_rate(tiny_cub, tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLAB_ROOT", str(tiny_cub))
+    config = tiny_config("cub200-pa-bninception-512", "data.crop=32", "data.resize=36",
+                         "optim.batch_size=8", "optim.epochs=2", "model.frozen_backbone_epochs=1",
+                         "model.embedding_size=64")
+    task = MetricLearning(config)
+    model = task.build_model(pretrained=False)
+    groups = {g["name"]: g for g in task.param_groups(model)}
+    assert groups["loss"]["lr_mult"] == 100 and groups["loss"]["params"] == [model.criterion.proxies]
+    assert model.criterion.proxies.shape == (4, 64)  # 4 training classes in the tiny fixture
+
+    captured = {}
+
+    class Spy(MetricLearning):
+        def training_loss(self, model, batch):
+            inner = model.module if hasattr(model, "module") else model
+            if int(inner.steps_done) == 0:
+                captured["conv"] = inner.net.backbone.conv1_7x7_s2.weight.detach().clone()
+                captured["embedding"] = inner.net.embedding.weight.detach().clone()
+            if int(inner.steps_done) == self._iters_per_epoch:  # end of the warm-up epoch
+                captured["conv_after_warm_up"] = inner.net.backbone.conv1_7x7_s2.weight.detach().clone()
+                captured["embedding_after_warm_up"] = inner.net.embedding.weight.detach().clone()
+            return super().training_loss(model, batch)
+
+    result = fit(Spy(config), config, tmp_path, DistContext(), seed=1, show_progress=False)
+    torch.testing.assert_close(captured["conv_after_warm_up"], captured["conv"])  # backbone frozen
+    assert not torch.equal(captured["embedding_after_warm_up"], captured["embedding"])  # head trained
+    last = result.history[-1]
+    assert {"eval_recall@1", "eval_recall@2", "eval_recall@4", "eval_recall@8", "eval_map@r"} <= set(last)
+    chance = 100 * 5 / 23  # 4 test classes x 6 images: 5 of the 23 others share the class
+    assert last["eval_recall@1"] > 2 * chance
+    assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history)
