@@ -83,3 +83,12 @@ def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path: Path):
             raise RuntimeError("killed mid-write")
     assert json.loads(target.read_text()) == {"v": 1}
     assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path: Path):
+    umask = os.umask(0o022)
+    try:
+        path = atomic.write_text(tmp_path / "SHA256SUMS", "x\n")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

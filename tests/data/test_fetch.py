@@ -275,6 +275,21 @@ def test_concurrent_fetch_of_the_same_dataset_is_refused(checkout):
     assert fetch_dataset(card, "tiny", root=checkout, progress=False).fetched
 
 
+def test_fetch_after_a_killed_extraction_cleans_up(checkout):
+    import shutil
+
+    card = card_of(checkout, "sthv1")
+    fetch_dataset(card, "tiny", root=checkout, progress=False)
+    layout = DatasetLayout("sthv1", "tiny", checkout)
+    target = layout.extracted_dir("20bn-something-something-v1.tar")
+    shutil.rmtree(target)  # as if the extraction had been killed half-way:
+    leftover = layout.extracted / f"..{target.name}.new.k1ll3d.extracting"
+    (leftover / "20bn-something-something-v1").mkdir(parents=True)
+    fetch_dataset(card, "tiny", root=checkout, progress=False)
+    assert sorted(p.name for p in layout.extracted.iterdir()) == [target.name]
+    assert len(list((target / "20bn-something-something-v1").iterdir())) == 96
+
+
 def test_tiny_fetch_refuses_a_tampered_mirror(checkout):
     card = card_of(checkout, "sthv1")
     layout = DatasetLayout("sthv1", "tiny", checkout)

@@ -5,7 +5,8 @@ The official side runs only when REPROLAB_OFFICIAL_SELFY / REPROLAB_OFFICIAL_MS 
 official checkouts (see tests/parity/test_video_parity.py); it uses their pure-PyTorch
 correlation (SELFY's einsum + `_corr_abs_to_rel` fallback, MotionSqueeze's `Matching_layer_mm`).
 Both sides run in one session on the same input, so pytest-benchmark's table gives the ratio;
-`extra_info["official_over_ours"]` records it too (median times, measured in the same test).
+`extra_info["official_over_ours"]` records it too (medians of interleaved runs in one test).
+The `*_only` tests time just the part where the two differ (the correlation).
 
 Also records the FLOPs per clip of the R50 models (torch.utils.flop_counter, which counts a
 multiply-add as 2 FLOPs; the papers' thop figures are MACs = FLOPs / 2).
@@ -13,10 +14,12 @@ multiply-add as 2 FLOPs; the papers' thop figures are MACs = FLOPs / 2).
 
 from __future__ import annotations
 
+import statistics
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
-import torch.utils.benchmark as torch_benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
 from reprolab.models import create_model
@@ -57,8 +60,16 @@ def _step(forward, x: torch.Tensor, grad: torch.Tensor):
     return run
 
 
-def _median(run) -> float:
-    return torch_benchmark.Timer(stmt="run()", globals={"run": run}).blocked_autorange(min_run_time=2).median
+def _ratio(official, ours, repeats: int = 5) -> float:
+    """Median time of official / median time of ours, runs interleaved so load drifts cancel."""
+    official(), ours()  # warm-up
+    times: dict[str, list[float]] = {"official": [], "ours": []}
+    for _ in range(repeats):
+        for name, run in (("official", official), ("ours", ours)):
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return statistics.median(times["official"]) / statistics.median(times["ours"])
 
 
 def _inputs():
@@ -101,7 +112,7 @@ def test_selfy_block_ours(benchmark) -> None:
 def test_selfy_block_official(benchmark) -> None:
     official, ours = _official_selfy()
     x, grad = _inputs()
-    ratio = _median(_step(official, x, grad)) / _median(_step(ours, x, grad))
+    ratio = _ratio(_step(official, x, grad), _step(ours, x, grad))
     benchmark.group = "selfy-block fwd+bwd"
     benchmark.extra_info["official_over_ours"] = round(ratio, 3)
     print(f"\nSELFY block fwd+bwd on {DEVICE}: official / ours = {ratio:.2f}")
@@ -118,7 +129,7 @@ def test_motion_squeeze_ours(benchmark) -> None:
 def test_motion_squeeze_official(benchmark) -> None:
     _, official_forward, ours = _official_ms()
     x, grad = _inputs()
-    ratio = _median(_step(official_forward, x, grad)) / _median(_step(ours, x, grad))
+    ratio = _ratio(_step(official_forward, x, grad), _step(ours, x, grad))
     benchmark.group = "motion-squeeze fwd+bwd"
     benchmark.extra_info["official_over_ours"] = round(ratio, 3)
     print(f"\nMotionSqueeze fwd+bwd on {DEVICE}: official / ours = {ratio:.2f}")
@@ -139,12 +150,26 @@ def test_ms_correlation_only(benchmark) -> None:
         corr = local_correlation(l2_normalize(x), l2_normalize(following), (15, 15))
         return F.relu(corr).reshape(pairs, 225, SIZE * SIZE)
 
-    ratio = (_median(_step(lambda x: official(x, following), current, grad))
-             / _median(_step(ours, current, grad)))
+    ratio = _ratio(_step(lambda x: official(x, following), current, grad),
+                   _step(ours, current, grad))
     benchmark.group = "ms correlation fwd+bwd"
     benchmark.extra_info["official_over_ours"] = round(ratio, 3)
     print(f"\nMS correlation fwd+bwd on {DEVICE}: official / ours = {ratio:.2f}")
     benchmark(_step(ours, current, grad))
+
+
+def test_selfy_transformation_only(benchmark) -> None:
+    """STSS transformation (reduce conv + correlation): ours vs the official einsum fallback."""
+    official, ours = _official_selfy()
+    x, _ = _inputs()
+    grad = torch.randn(ours.transformation(x).shape, generator=torch.Generator().manual_seed(1))
+    grad = grad.to(DEVICE)
+    official_forward = lambda x: official.stss_transformation(x).squeeze(4)  # noqa: E731  (b t h w 1 l u v)
+    ratio = _ratio(_step(official_forward, x, grad), _step(ours.transformation, x, grad))
+    benchmark.group = "selfy transformation fwd+bwd"
+    benchmark.extra_info["official_over_ours"] = round(ratio, 3)
+    print(f"\nSELFY transformation fwd+bwd on {DEVICE}: official / ours = {ratio:.2f}")
+    benchmark(_step(ours.transformation, x, grad))
 
 
 @pytest.mark.parametrize("segments", [8, 16])

@@ -177,7 +177,8 @@ def ensure_extracted(layout: DatasetLayout, source: Source, *, progress: bool = 
     """`extracted/<archive stem>/`, unpacked from `raw/<file>` unless already done for this file.
 
     A `.source.json` inside records the raw file's size and mtime: a re-fetched archive is
-    unpacked again.
+    unpacked again. Callers hold the dataset's fetch lock, so leftovers of a killed extraction
+    can be removed here.
     """
     import json
 
@@ -195,6 +196,8 @@ def ensure_extracted(layout: DatasetLayout, source: Source, *, progress: bool = 
         shutil.rmtree(target)
     staging = target.parent / f".{target.name}.new"
     shutil.rmtree(staging, ignore_errors=True)
+    for leftover in target.parent.glob(f".{staging.name}.*.extracting"):  # a killed extraction
+        shutil.rmtree(leftover, ignore_errors=True)
     extract_archive(archive, staging, progress=progress)
     atomic.write_json(staging / ".source.json", record)
     os.replace(staging, target)
