@@ -321,6 +321,9 @@ def test_imagenet_weights_load_from_a_file(tmp_path) -> None:
 def test_bad_pretrained_files_fail_clearly(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="weights-resnet18-imagenet"):
         create_model("tsm_resnet18", num_classes=2, pretrained=tmp_path / "missing.pth")
+    with pytest.raises(ValueError, match="weights-resnet18-imagenet"):
+        create_model("tsm_resnet18", num_classes=2, pretrained="imagenet")
+    assert create_model("tsm_resnet18", num_classes=2, pretrained="none") is not None
     path = tmp_path / "resnet50.pth"
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
     with pytest.raises(ValueError, match="not a torchvision resnet18"):

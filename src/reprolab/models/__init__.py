@@ -61,6 +61,13 @@ def _video_model(
     zero_init_residual: bool | None = None,
     **motion_kwargs,
 ) -> TSN:
+    if isinstance(pretrained, str) and pretrained.lower() in ("none", "scratch", ""):
+        pretrained = None  # recipes write `pretrained: none`
+    elif isinstance(pretrained, str) and pretrained.lower() == "imagenet":
+        raise ValueError(
+            f"pretrained='imagenet' is a recipe setting, not a file: pass the path of the fetched "
+            f"checkpoint (dataset card weights-{arch}-imagenet) as pretrained=<path>"
+        )
     if zero_init_residual is None:  # each official codebase's own default
         zero_init_residual = motion != "ms"
     backbone = build_tsm_resnet(

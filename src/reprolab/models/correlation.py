@@ -3,11 +3,13 @@
 SELFY and MotionSqueeze both compare every position of a query map with a window of positions
 of a key map. The official code does this with a compiled extension
 (``spatial_correlation_sampler``) or, as a fallback, with a full (HW x HW) matmul followed by
-diagonal extraction. Here the window is computed one row displacement at a time: for each
-vertical offset ``du`` a batched matmul compares each query row with the (horizontally padded)
-key row ``du`` rows away, and a skewing reshape keeps only the ``V`` horizontal displacements.
-Memory per step is O(N H W (W + V)), not O(N (HW)^2); the result is exact (zero outside the map,
-as the compiled sampler's zero padding).
+diagonal extraction in Python loops. Here the window is computed one row displacement at a time:
+for each vertical offset ``du`` one batched matmul compares every query row with the
+(horizontally zero-padded) key row ``du`` rows away, and a strided view keeps only the ``V``
+horizontal displacements. Several key maps per query (SELFY's temporal neighbours) share the
+same matmul. The transient buffer is O(N H W G (W + V)) instead of O(N G (HW)^2), backward is
+hand-written (in-place accumulation, no per-offset zero tensors), and the result is exact: zero
+outside the map, as the compiled sampler's zero padding.
 """
 
 from __future__ import annotations

@@ -57,6 +57,8 @@ class STSSTransformation(nn.Module):
         x = l2_normalize(self.reduce(x))
         bt, c, h, w = x.shape
         t = self.num_segments
+        if bt % t:
+            raise ValueError(f"batch of {bt} frames is not a multiple of num_segments={t}")
         b = bt // t
         l_size, u_size, v_size = self.window
         r = l_size // 2
