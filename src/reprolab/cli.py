@@ -53,7 +53,7 @@ _LISTINGS: dict[str, Callable[[Registry], tuple[list[list], list[str]]]] = {
         ["id", "name", "modality", "samples", "license"],
     ),
     "benchmarks": lambda reg: (
-        [[b.id, b.dataset, b.task, b.eval_split, ", ".join(b.metrics)] for b in reg.benchmarks.values()],
+        [[b.id, b.dataset, b.task, ", ".join(b.eval_splits), ", ".join(b.metrics)] for b in reg.benchmarks.values()],
         ["id", "dataset", "task", "eval split", "metrics"],
     ),
     "papers": lambda reg: (

@@ -20,7 +20,7 @@ def test_fit_learns_and_logs_one_json_line_per_epoch(tmp_path):
     result = fit(ToyTask(toy_config()), toy_config(), tmp_path, CPU, seed=0, show_progress=False)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [0, 1, 2]
-    assert lines == result.history
+    assert lines == result.history == json.loads((tmp_path / "history.json").read_text())
     assert lines[-1]["eval_top1"] > 80.0  # 4 separable classes; chance is 25
     assert lines[-1]["loss"] < lines[0]["loss"]
     assert lines[2]["lr"] == pytest.approx(0.01)  # stepped at epoch 2
@@ -72,3 +72,20 @@ def test_gradient_clipping_by_value_bounds_the_update(tmp_path):
     steps = {k: float((end[k] - start[k]).abs().max()) for k in end}
     assert steps["0.weight"] == pytest.approx(1e-3, rel=1e-4)
     assert steps["0.bias"] == pytest.approx(2e-3, rel=1e-4)
+
+
+def test_max_steps_per_epoch_caps_the_iterations(tmp_path):
+    config = toy_config(epochs=2)
+    config["optim"]["max_steps_per_epoch"] = 2
+    task = ToyTask(config)
+    calls = []
+    original = task.training_loss
+
+    def counting_loss(model, batch):
+        calls.append(1)
+        return original(model, batch)
+
+    task.training_loss = counting_loss
+    result = fit(task, config, tmp_path, CPU, seed=0, show_progress=False)
+    assert len(calls) == 4
+    assert [record["epoch"] for record in result.history] == [0, 1]

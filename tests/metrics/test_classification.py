@@ -1,7 +1,11 @@
 import pytest
 import torch
 
-from reprolab.metrics.classification import classification_metrics, mean_class_accuracy, topk_accuracy
+from reprolab.metrics.classification import (
+    classification_metrics,
+    mean_class_accuracy,
+    topk_accuracy,
+)
 
 
 def test_topk_accuracy_in_percent():

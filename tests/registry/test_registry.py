@@ -161,3 +161,14 @@ def test_published_row_needs_numbers_or_a_reason(mini_root: Path):
                                       "  metrics: {top1: 60.0}\n  unavailable: only plotted\n"))
     with pytest.raises(RegistryErrors, match="must not also give `metrics`"):
         load_registry(mini_root)
+
+
+def test_benchmark_splits_must_exist_on_the_card(mini_root: Path):
+    bench = mini_root / "benchmarks/toyvid-val.yaml"
+    bench.write_text(bench.read_text().replace("eval_split: validation", "eval_split: val"))
+    with pytest.raises(RegistryErrors) as caught:
+        load_registry(mini_root)
+    _assert_names(caught.value, str(bench), "`eval_split`", "'val' is not a split of dataset 'toyvid'",
+                  "train, validation")
+    bench.write_text(bench.read_text().replace("eval_split: val", "eval_split: [train, validation]"))
+    assert load_registry(mini_root).benchmarks["toyvid-val"].eval_splits == ["train", "validation"]

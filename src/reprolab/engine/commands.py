@@ -7,7 +7,7 @@
 A run directory (default runs/<recipe>/<run-id>/; `--out` fixes it for DVC) holds:
     config.yaml         the resolved configuration (recipe + profile + overrides + benchmark)
     run.json            run id, seed, profile, device, world size, start time, training wall time
-    metrics.jsonl       one line per epoch (dvc plots)
+    metrics.jsonl       one line per epoch; history.json, the same as a JSON array (dvc plots)
     checkpoints/        last.pt (resumable), final.pt (evaluated)
 
 `evaluate` scores final.pt on the benchmark's evaluation split and writes one RunResult to

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from reprolab.config import ConfigError
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -36,9 +38,9 @@ def resolve_device(requested: str | None) -> torch.device:
     if requested in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {requested}: no CUDA device is available here; use --device cpu")
-    if requested not in ("cpu",) and not requested.startswith("cuda"):
-        raise ValueError(f"--device {requested!r}: expected cpu or cuda")
+        raise ConfigError(f"--device {requested}: no CUDA device is available here; use --device cpu")
+    if requested != "cpu" and not requested.startswith("cuda"):
+        raise ConfigError(f"--device {requested!r}: expected cpu or cuda")
     return torch.device(requested)
 
 

@@ -1,7 +1,9 @@
-"""Metric logs as JSON lines, and progress bars on the main process only.
+"""Metric logs, and progress bars on the main process only.
 
-`metrics.jsonl` gets one object per epoch (`{"epoch": 3, "split": "train", "loss": ...}`) and one
-per evaluation; `dvc plots show runs/<r>/metrics.jsonl` and pandas `read_json(lines=True)` read it.
+`metrics.jsonl` gets one JSON line per epoch (`{"epoch": 3, "split": "train", "loss": ...,
+"eval_top1": ...}`), appended and flushed as the run goes (pandas `read_json(lines=True)` reads
+it). DVC's plots read JSON arrays, not JSON lines, so the same records are also kept as one array
+in `history.json` (rewritten atomically each epoch): `dvc plots show runs/<r>/history.json -x epoch`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def _plain(value: Any) -> Any:
 
 
 class JsonlLog:
-    def __init__(self, path: Path, enabled: bool = True):
+    def __init__(self, path: Path, enabled: bool = True, array_name: str = "history.json"):
         self.path = Path(path)
+        self.array_path = self.path.with_name(array_name)
         self.enabled = enabled
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +43,7 @@ class JsonlLog:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        atomic.write_json(self.array_path, self.read())
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.is_file():
@@ -52,6 +56,7 @@ class JsonlLog:
             return
         kept = [r for r in self.read() if int(r.get("epoch", -1)) < epoch]
         atomic.write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        atomic.write_json(self.array_path, kept)
 
 
 def progress(iterable, *, enabled: bool, total: int | None = None, desc: str = ""):

@@ -13,9 +13,10 @@ reprolab.engine.optim:
     amp                 none | bf16 | fp16 (CUDA only; fp16 uses a GradScaler)
     channels_last       NHWC memory format (CUDA only)
     num_workers         data-loader workers per process
-    eval_every          evaluate every N epochs (0: only after the last one)
+    eval_every          evaluate every N epochs and after the last (0: never; `reprolab evaluate` does)
     checkpoint_every    also checkpoint every N iterations inside an epoch (0: epoch ends only)
     deterministic       deterministic cuDNN / torch kernels
+    max_steps_per_epoch cap on iterations per epoch (null: the whole split); for smoke runs
 """
 
 from __future__ import annotations
@@ -171,6 +172,8 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
                            world_size=ctx.world_size, global_batch_size=global_batch,
                            drop_last=bool(optim.get("drop_last", True)))
     iters_per_epoch = sampler.global_batches()
+    if optim.get("max_steps_per_epoch"):
+        iters_per_epoch = min(iters_per_epoch, int(optim["max_steps_per_epoch"]))
     if iters_per_epoch == 0:
         raise ValueError(
             f"the training split has {len(train_set)} samples, fewer than one batch of "
@@ -248,6 +251,8 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
                 bar.set_postfix(loss=f"{running['loss_sum'] / running['steps']:.4f}")
             if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < iters_per_epoch:
                 save_last(epoch, step + 1)
+            if step + 1 >= iters_per_epoch:
+                break
         start_batch = 0
 
         record: dict[str, Any] = {
@@ -259,7 +264,7 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
         }
         running = {"loss_sum": 0.0, "steps": 0}
         last_epoch = epoch + 1 == epochs
-        if (eval_every and (epoch + 1) % eval_every == 0) or last_epoch:
+        if eval_every and ((epoch + 1) % eval_every == 0 or last_epoch):
             metrics = evaluate(task, model, eval_set, ctx, num_workers=num_workers,
                                amp=optim.get("amp"), channels_last=channels_last,
                                show_progress=show_progress)

@@ -219,10 +219,21 @@ class RegistryErrors(ValueError):
 def _cross_check(reg: Registry) -> list[RegistryError]:
     errors: list[RegistryError] = []
     for bench in reg.benchmarks.values():
-        if bench.dataset not in reg.datasets:
-            errors.append(RegistryError(reg.files[f"benchmark:{bench.id}"], [
+        path = reg.files[f"benchmark:{bench.id}"]
+        card = reg.datasets.get(bench.dataset)
+        if card is None:
+            errors.append(RegistryError(path, [
                 f"key `dataset`: no dataset card {bench.dataset!r} (expected datasets/{bench.dataset}/card.yaml)"
             ]))
+            continue
+        for key, splits in (("train_split", [bench.train_split] if bench.train_split else []),
+                            ("eval_split", bench.eval_splits)):
+            unknown = [s for s in splits if card.splits and s not in card.splits]
+            if unknown:
+                errors.append(RegistryError(path, [
+                    f"key `{key}`: {unknown[0]!r} is not a split of dataset {card.id!r} "
+                    f"(its card has: {', '.join(card.splits)})"
+                ]))
     for recipe in reg.recipes.values():
         path = reg.files[f"recipe:{recipe.id}"]
         if recipe.benchmark not in reg.benchmarks:

@@ -127,11 +127,17 @@ class Benchmark(Strict):
         "domain-adaptation",
     ]
     train_split: str | None = None
-    eval_split: str
+    eval_split: str | list[str] = Field(
+        description="the split evaluated; a list when each task of the protocol evaluates one of them "
+                    "(e.g. each Office-31 transfer evaluates its target domain)")
     protocol: dict[str, Any] = Field(default_factory=dict)
     metrics: list[str] = Field(min_length=1)
     lower_is_better: list[str] = Field(default_factory=list)
     description: str = ""
+
+    @property
+    def eval_splits(self) -> list[str]:
+        return [self.eval_split] if isinstance(self.eval_split, str) else list(self.eval_split)
 
     @model_validator(mode="after")
     def _lower_is_metric(self) -> Benchmark:

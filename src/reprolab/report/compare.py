@@ -132,7 +132,7 @@ def compare_number(
     runs: list[RunResult], aggregates: pd.DataFrame,
 ) -> Comparison:
     base = dict(
-        paper=paper, row=index, benchmark=row.benchmark, split=benchmark.eval_split if benchmark else "",
+        paper=paper, row=index, benchmark=row.benchmark, split=", ".join(benchmark.eval_splits) if benchmark else "",
         setting=dict(row.setting), metric=metric,
         published=float(value), tolerance=row.tolerance.abs,
         lower_is_better=benchmark is not None and metric in benchmark.lower_is_better,

@@ -161,7 +161,7 @@ class MetricLearning(Task):
     def describe_split(self, dataset: ImageRetrievalDataset, split: Split) -> SplitDescription:
         parts = dataset.parts
         name = "+".join(p.split for p, _ in parts)
-        fingerprint = parts[0][0].fingerprint if len(parts) == 1 else hashlib.sha256(
+        fingerprint = parts[0][0].fingerprint if len(parts) == 1 else "sha256:" + hashlib.sha256(
             "".join(p.fingerprint for p, _ in parts).encode()).hexdigest()
         return SplitDescription(self.dataset_id, name, len(dataset), fingerprint)
 

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from reprolab.data.transforms import mirror_sensitive
 from reprolab.data.video import VideoClipDataset
 from reprolab.metrics.classification import classification_metrics
 from reprolab.tasks.base import Split, SplitDescription, Task
@@ -150,8 +151,6 @@ class VideoClassification(Task):
         return clips, crops
 
     def build_dataset(self, split: Split) -> VideoClipDataset:
-        from reprolab.data.transforms import mirror_sensitive
-
         data = self.data_cfg
         resize = data.get("resize", [240, 320])
         crop = int(data.get("crop", 224))
