@@ -2,7 +2,7 @@
 
     reprolab train <recipe> [--profile tiny|full] [--seed N] [--out RUN_DIR] [--device cpu|cuda]
                    [--resume] [key=value ...]
-    reprolab evaluate <run-dir> [--metrics-out FILE] [--device cpu|cuda]
+    reprolab evaluate <run-dir> [--metrics-out FILE] [--history-out FILE] [--device cpu|cuda]
 
 A run directory (default runs/<recipe>/<run-id>/; `--out` fixes it for DVC) holds:
     config.yaml         the resolved configuration (recipe + profile + overrides + benchmark)
@@ -59,6 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", type=Path)
     p.add_argument("--metrics-out", type=Path, default=None, metavar="FILE",
                    help="also write the metrics as flat JSON (for `dvc metrics show`)")
+    p.add_argument("--history-out", type=Path, default=None, metavar="FILE",
+                   help="also write the per-epoch training history as a JSON array (for `dvc plots`)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=evaluate_command)
@@ -258,6 +260,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
                             wall_time_s=wall, run_dir=run_dir)
         if args.metrics_out:
             atomic.write_json(Path(args.metrics_out), metrics)
+        if args.history_out:
+            atomic.write_json(Path(args.history_out), _read_history(run_dir))
         shown = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
         print(f"{config['recipe']} ({config['profile']}, seed {config['seed']}) on "
               f"{split.dataset}/{split.name} ({split.samples} samples): {shown}\nresult: {path}")
