@@ -130,6 +130,16 @@ def write_result(config: dict[str, Any], run: dict[str, Any], *, status: str, de
     return store.write(result)
 
 
+def _record_failure(stage: str, error: BaseException, config: dict[str, Any], run: dict[str, Any],
+                    ctx, started: float, run_dir: Path, hint: str = "") -> None:
+    """Write a `failed` RunResult for `error` and say where it is (rank 0 only)."""
+    path = write_result(config, run, status="failed", device=str(ctx.device),
+                        world_size=ctx.world_size, error=_error_text(error),
+                        wall_time_s=time.perf_counter() - started, run_dir=run_dir)
+    print(f"reprolab: {stage} failed: {type(error).__name__}: {error}\n"
+          f"reprolab: recorded in {path}{hint}", file=sys.stderr)
+
+
 def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}\n" + "".join(traceback.format_tb(error.__traceback__)[-3:])
 
@@ -187,12 +197,9 @@ def train_command(args: argparse.Namespace) -> int:
             raise
         except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
             if ctx.is_main:
-                path = write_result(config, run, status="failed", device=str(ctx.device),
-                                    world_size=ctx.world_size, error=_error_text(error),
-                                    wall_time_s=time.perf_counter() - started, run_dir=run_dir)
-                print(f"reprolab: training failed: {type(error).__name__}: {error}\n"
-                      f"reprolab: recorded in {path}; resume with "
-                      f"`reprolab train {config['recipe']} --out {run_dir} --resume`", file=sys.stderr)
+                _record_failure("training", error, config, run, ctx, started, run_dir,
+                                hint=f"; resume with `reprolab train {config['recipe']} "
+                                     f"--out {run_dir} --resume`")
             return EXIT_FAILED
         if ctx.is_main:
             run["train_wall_time_s"] = run.get("train_wall_time_s", 0.0) + result.wall_time_s
@@ -245,11 +252,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         raise
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
         if ctx.is_main:
-            path = write_result(config, run, status="failed", device=str(ctx.device),
-                                world_size=ctx.world_size, error=_error_text(error),
-                                wall_time_s=time.perf_counter() - started, run_dir=run_dir)
-            print(f"reprolab: evaluation failed: {type(error).__name__}: {error}\n"
-                  f"reprolab: recorded in {path}", file=sys.stderr)
+            _record_failure("evaluation", error, config, run, ctx, started, run_dir)
         distributed.teardown()
         return EXIT_FAILED
     if ctx.is_main:
