@@ -33,3 +33,12 @@ def test_paper_and_published_files_load(paper_id):
 @pytest.mark.parametrize("path", BENCHMARK_FILES, ids=lambda p: p.stem)
 def test_benchmark_files_load(path):
     assert load_benchmark(path).id == path.stem
+
+
+def test_report_check_passes_on_the_checkout(monkeypatch, capsys):
+    """CI's `reprolab report --check`: every recipe has a published row, every row a source."""
+    from reprolab.cli import main
+
+    monkeypatch.setenv("REPROLAB_ROOT", str(REPO))
+    assert main(["report", "--check"]) == 0, capsys.readouterr().err
+    assert "published tables and recipes agree" in capsys.readouterr().out
