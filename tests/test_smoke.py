@@ -20,10 +20,7 @@ from reprolab.registry import load_registry
 from tests.conftest import REPO
 
 REGISTRY = load_registry(REPO)
-NOT_BUILT = {
-    "log-ratio": "the log-ratio trainer needs the mpii-pose pose-distance labels and the paper's "
-                 "inverse learning-rate schedule (issue 6)",
-}
+NOT_BUILT: dict[str, str] = {}
 SMOKE = ["optim.epochs=1", "+optim.max_steps_per_epoch=2"]
 
 

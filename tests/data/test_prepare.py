@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from reprolab.cli import MissingDataError
 from reprolab.data import decode_frames, open_split
@@ -183,7 +184,9 @@ def test_damaged_shard_is_rebuilt(fetched_copy):
 
 def test_counts_are_checked_against_the_card(fetched_copy):
     card_path = fetched_copy / "datasets" / "sthv1" / "card.yaml"
-    card_path.write_text(card_path.read_text().replace("splits: {train: 64,", "splits: {train: 65,"))
+    data = yaml.safe_load(card_path.read_text())
+    data["tiny"]["splits"]["train"] = 65
+    card_path.write_text(yaml.safe_dump(data, sort_keys=False))
     card = card_of(fetched_copy, "sthv1")
     with pytest.raises(PrepareError, match=r"train: 64 samples, the card expects 65 .*tiny\.splits\.train"):
         prepare_dataset(card, "tiny", root=fetched_copy, workers=1, progress=False)

@@ -10,9 +10,12 @@ Recognised keys of `optim:`
     lr, weight_decay
     momentum, nesterov                  (sgd)
     betas, eps                          (adamw)
-    schedule        step | cosine | constant
+    schedule        step | cosine | constant | inverse
     milestones, gamma                   (step: epochs at which lr *= gamma)
     min_lr_ratio                        (cosine: final lr as a fraction of the peak)
+    decay                               (inverse: lr = lr0 / (1 + it * decay), `it` counting
+                                        optimizer steps over the whole run; the Lua/Torch7 SGD
+                                        learningRateDecay of the log-ratio code, --lr-decay)
     warmup_epochs, warmup_start_factor  (linear warm-up, per iteration, before the schedule)
 """
 
@@ -79,12 +82,19 @@ def lr_factor(optim: dict[str, Any], iters_per_epoch: int) -> Callable[[int], fl
         def after_warmup(it: int) -> float:
             progress = min(1.0, (it - warmup) / max(1, total - warmup))
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    elif schedule == "inverse":
+        decay = float(optim.get("decay", 0.0))
+        if decay < 0:
+            raise ValueError(f"optim.decay: the inverse schedule needs decay >= 0, got {decay}")
+
+        def after_warmup(it: int) -> float:
+            return 1.0 / (1.0 + (it - warmup) * decay)
     elif schedule == "constant":
 
         def after_warmup(it: int) -> float:
             return 1.0
     else:
-        raise ValueError(f"optim.schedule: unknown schedule {schedule!r}; expected step, cosine or constant")
+        raise ValueError(f"optim.schedule: unknown schedule {schedule!r}; expected step, cosine, inverse or constant")
 
     def factor(it: int) -> float:
         if it < warmup:

@@ -14,6 +14,7 @@ from reprolab.tasks.base import SplitDescription, Task
 TASKS: dict[str, str] = {
     "video-classification": "reprolab.tasks.video_classification:VideoClassification",
     "metric-learning": "reprolab.tasks.metric_learning:MetricLearning",
+    "log-ratio": "reprolab.tasks.log_ratio:LogRatio",
 }
 
 

@@ -17,7 +17,8 @@ Recipe keys read here (see reproductions/proxy-anchor/recipes/_base.yaml):
 Every epoch's test metrics are logged (the official code evaluates the test split every epoch
 and reports the best epoch; see reproductions/proxy-anchor/NOTES.md). The continuous-label
 losses of the log-ratio paper (log_ratio, dense_triplet, binary_triplet) need mined tuples and
-the mpii-pose data; this task rejects them with a message naming what is missing.
+the mpii-pose pose distances: they run under `task: log-ratio` (reprolab.tasks.log_ratio); this
+task rejects them with a message saying so.
 """
 
 from __future__ import annotations
@@ -97,10 +98,9 @@ class MetricLearning(Task):
         if loss in TUPLE_LOSSES:
             raise NotImplementedError(
                 f"recipe {config.get('recipe')!r}: loss {loss!r} trains on mined tuples with label "
-                "distances (log-ratio paper); its trainer needs a prepared mpii-pose split "
-                "(reprolab.data.prepare has no mpii_pose module yet) and the per-iteration "
-                "'inverse' LR schedule in reprolab.engine.optim. The loss, the TupleMiner and the "
-                "metrics exist in reprolab.models.losses and reprolab.metrics.retrieval."
+                "distances (log-ratio paper); this class-label task does not mine them. Set "
+                "`task: log-ratio` (reprolab.tasks.log_ratio), which trains on the mpii-pose "
+                "pose distances."
             )
         if loss not in CLASS_LABEL_LOSSES:
             raise ValueError(f"model.loss: unknown loss {loss!r}; expected one of {', '.join(CLASS_LABEL_LOSSES)}")
