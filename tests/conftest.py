@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,18 @@ model: {depth: 18}
 seeds: [0, 1, 2]
 """,
 }
+
+
+def registry_checkout(root: Path) -> Path:
+    """A scratch checkout with the repository's registries (cards, benchmarks, papers, recipes), so
+    that fixtures, runs and results written through it never touch the repository."""
+    for name in ("benchmarks", "reproductions"):
+        shutil.copytree(REPO / name, root / name)
+    for card in REPO.glob("datasets/*/card.yaml"):
+        (root / card.parent.relative_to(REPO)).mkdir(parents=True)
+        shutil.copy(card, root / card.relative_to(REPO))
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    return root
 
 
 def write_tree(root: Path, files: dict[str, str]) -> None:

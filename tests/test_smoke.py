@@ -10,14 +10,13 @@ missing, so the day they start to pass this file has to be updated.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from reprolab.cli import main
 from reprolab.registry import load_registry
-from tests.conftest import REPO
+from tests.conftest import REPO, registry_checkout
 
 REGISTRY = load_registry(REPO)
 NOT_BUILT: dict[str, str] = {}
@@ -37,14 +36,7 @@ def _params() -> list:
 @pytest.fixture(scope="module")
 def tiny_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The registries in a scratch checkout, so fixtures, runs and results never touch the repo."""
-    root = tmp_path_factory.mktemp("smoke") / "checkout"
-    for name in ("benchmarks", "reproductions"):
-        shutil.copytree(REPO / name, root / name)
-    for card in REPO.glob("datasets/*/card.yaml"):
-        (root / card.parent.relative_to(REPO)).mkdir(parents=True)
-        shutil.copy(card, root / card.relative_to(REPO))
-    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    return root
+    return registry_checkout(tmp_path_factory.mktemp("smoke") / "checkout")
 
 
 @pytest.mark.parametrize("recipe_id", _params())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,8 @@ from reprolab.engine.seeding import seed_everything
 from reprolab.tasks import get_task
 from reprolab.tasks.log_ratio import MinedTupleDataset, PoseCrop
 from reprolab.tasks.metric_learning import MetricLearning
+from tests.conftest import REPO, registry_checkout
 
-REPO = Path(__file__).resolve().parents[2]
 RECIPE = "mpii-pose-logratio-r34-128"
 # The tiny profile (ResNet-34, 56-pixel crops, tuples of 12) takes minutes on a shared CPU; the
 # same code with a ResNet-18 on 32-pixel crops and tuples of 10 learns in seconds.
@@ -34,13 +33,7 @@ def pose_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch checkout with the registries and the tiny mpii-pose data fetched and prepared."""
     import os
 
-    root = tmp_path_factory.mktemp("log_ratio") / "checkout"
-    for name in ("benchmarks", "reproductions"):
-        shutil.copytree(REPO / name, root / name)
-    for card in REPO.glob("datasets/*/card.yaml"):
-        (root / card.parent.relative_to(REPO)).mkdir(parents=True)
-        shutil.copy(card, root / card.relative_to(REPO))
-    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    root = registry_checkout(tmp_path_factory.mktemp("log_ratio") / "checkout")
     old = os.environ.get("REPROLAB_ROOT")
     os.environ["REPROLAB_ROOT"] = str(root)
     try:
