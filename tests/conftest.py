@@ -96,6 +96,24 @@ def registry_checkout(root: Path) -> Path:
     return root
 
 
+def prepare_tiny(root: Path, dataset_id: str) -> Path:
+    """Fetch and prepare `dataset_id`'s tiny fixture inside the checkout `root` (for module-scoped
+    fixtures, which cannot use monkeypatch: REPROLAB_ROOT is restored afterwards)."""
+    from reprolab.cli import main
+
+    old = os.environ.get("REPROLAB_ROOT")
+    os.environ["REPROLAB_ROOT"] = str(root)
+    try:
+        assert main(["data", "fetch", dataset_id, "--profile", "tiny"]) == 0
+        assert main(["data", "prepare", dataset_id, "--profile", "tiny"]) == 0
+    finally:
+        if old is None:
+            os.environ.pop("REPROLAB_ROOT")
+        else:
+            os.environ["REPROLAB_ROOT"] = old
+    return root
+
+
 def write_tree(root: Path, files: dict[str, str]) -> None:
     for relative, text in files.items():
         path = root / relative

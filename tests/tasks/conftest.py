@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import prepare_tiny
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -39,19 +41,4 @@ def video_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def prepared_sthv1(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkout with the sthv1 tiny fixture fetched and prepared once per module."""
-    import os
-
-    from reprolab import cli
-
-    root = video_checkout(tmp_path_factory.mktemp("video") / "checkout")
-    old = os.environ.get("REPROLAB_ROOT")
-    os.environ["REPROLAB_ROOT"] = str(root)
-    try:
-        assert cli.main(["data", "fetch", "sthv1", "--profile", "tiny"]) == 0
-        assert cli.main(["data", "prepare", "sthv1", "--profile", "tiny"]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("REPROLAB_ROOT")
-        else:
-            os.environ["REPROLAB_ROOT"] = old
-    return root
+    return prepare_tiny(video_checkout(tmp_path_factory.mktemp("video") / "checkout"), "sthv1")

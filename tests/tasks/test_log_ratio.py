@@ -18,7 +18,7 @@ from reprolab.engine.seeding import seed_everything
 from reprolab.tasks import get_task
 from reprolab.tasks.log_ratio import MinedTupleDataset, PoseCrop
 from reprolab.tasks.metric_learning import MetricLearning
-from tests.conftest import REPO, registry_checkout
+from tests.conftest import REPO, prepare_tiny, registry_checkout
 
 RECIPE = "mpii-pose-logratio-r34-128"
 # The tiny profile (ResNet-34, 56-pixel crops, tuples of 12) takes minutes on a shared CPU; the
@@ -31,20 +31,8 @@ FAST = ["model.backbone=resnet18", "model.embedding_size=32", "data.train_geomet
 @pytest.fixture(scope="module")
 def pose_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch checkout with the registries and the tiny mpii-pose data fetched and prepared."""
-    import os
-
-    root = registry_checkout(tmp_path_factory.mktemp("log_ratio") / "checkout")
-    old = os.environ.get("REPROLAB_ROOT")
-    os.environ["REPROLAB_ROOT"] = str(root)
-    try:
-        assert main(["data", "fetch", "mpii-pose", "--profile", "tiny"]) == 0
-        assert main(["data", "prepare", "mpii-pose", "--profile", "tiny"]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("REPROLAB_ROOT")
-        else:
-            os.environ["REPROLAB_ROOT"] = old
-    return root
+    return prepare_tiny(registry_checkout(tmp_path_factory.mktemp("log_ratio") / "checkout"),
+                        "mpii-pose")
 
 
 def test_pose_crop_matches_the_official_window():
