@@ -159,3 +159,23 @@ def test_ndcg_is_one_for_a_label_consistent_embedding():
     metrics = ndcg_at_k(labels[:5] * 2, labels * 2, dist, ks=(5,))
     assert metrics["ndcg@5"] == pytest.approx(1.0)
     assert math.isclose(mean_label_distance_at_k(labels[:5], labels, dist, max_k=1)[0], 0.0)
+
+
+def test_leave_one_out_equals_searching_the_other_images_one_query_at_a_time():
+    rng = np.random.default_rng(1)
+    embeddings = torch.randn(9, 4, dtype=torch.float64)
+    label_dist = rng.uniform(0, 1, size=(9, 9))
+    label_dist = (label_dist + label_dist.T) / 2
+    np.fill_diagonal(label_dist, 0.0)  # a query is at label distance 0 from itself
+    mean_dist = mean_label_distance_at_k(embeddings, None, label_dist, max_k=3)
+    ndcg = ndcg_at_k(embeddings, None, label_dist, ks=(2, 5))
+    per_query = []
+    for i in range(9):
+        others = [j for j in range(9) if j != i]
+        one = embeddings[i : i + 1]
+        per_query.append((mean_label_distance_at_k(one, embeddings[others], label_dist[i : i + 1, others], max_k=3),
+                          ndcg_at_k(one, embeddings[others], label_dist[i : i + 1, others], ks=(2, 5))))
+    np.testing.assert_allclose(mean_dist, np.mean([m for m, _ in per_query], axis=0))
+    for k in (2, 5):
+        assert ndcg[f"ndcg@{k}"] == pytest.approx(np.mean([n[f"ndcg@{k}"] for _, n in per_query]))
+        assert ndcg[f"ndcg@{k}"] < 1.0  # the query's own zero distance is not the ideal retrieval

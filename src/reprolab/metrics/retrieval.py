@@ -215,7 +215,7 @@ def retrieval_metrics(
 
 
 def mean_label_distance_at_k(
-    query: torch.Tensor, reference: torch.Tensor, label_distances: torch.Tensor | np.ndarray,
+    query: torch.Tensor, reference: torch.Tensor | None, label_distances: torch.Tensor | np.ndarray,
     max_k: int = 10, scale: float = 1.0,
 ) -> np.ndarray:
     """Mean label distance between each query and its top-K retrievals, for K = 1..max_k.
@@ -224,6 +224,8 @@ def mean_label_distance_at_k(
     the (unnormalised) embeddings; ``label_distances`` is (num_query, num_reference); the mean is
     over the K retrieved and then over queries. The pose task multiplies by ``scale = 224/288``
     (label distances measured on 288-pixel crops, reported in 224-pixel units). Lower is better.
+    ``reference=None`` is leave-one-out: every query searches the other queries, and
+    ``label_distances`` is then (num_query, num_query).
     """
     dist = torch.as_tensor(np.asarray(label_distances), dtype=torch.float64)
     neighbours = nearest_neighbours(query, reference, k=max_k, metric="euclidean")
@@ -233,7 +235,7 @@ def mean_label_distance_at_k(
 
 
 def ndcg_at_k(
-    query: torch.Tensor, reference: torch.Tensor, label_distances: torch.Tensor | np.ndarray,
+    query: torch.Tensor, reference: torch.Tensor | None, label_distances: torch.Tensor | np.ndarray,
     ks: Sequence[int] = tuple(range(10, 101, 10)),
 ) -> dict[str, float]:
     """nDCG@K with relevance from label distance, in [0, 1] (higher is better).
@@ -242,12 +244,16 @@ def ndcg_at_k(
     definition in the official code (utils.eval_retrieval, "continuous nDCG"); the paper's text
     was not reachable to confirm it. DCG@K = sum_{rank i <= K} rel_i / log2(i + 1) over the
     embedding ranking (Euclidean), divided by the DCG@K of the ranking by label distance.
+    ``reference=None`` is leave-one-out, as in :func:`mean_label_distance_at_k`.
     """
     dist = torch.as_tensor(np.asarray(label_distances), dtype=torch.float64)
     relevance = 1.0 / (1.0 + dist)
     k_max = max(ks)
     neighbours = nearest_neighbours(query, reference, k=k_max, metric="euclidean")
-    ideal = relevance.topk(k_max, dim=1).values  # most relevant first = nearest in label
+    candidates = relevance.clone()
+    if reference is None:  # a query is not its own ideal retrieval
+        candidates.fill_diagonal_(float("-inf"))
+    ideal = candidates.topk(k_max, dim=1).values  # most relevant first = nearest in label
     discounts = 1.0 / torch.log2(torch.arange(2, k_max + 2, dtype=torch.float64))
     dcg = (relevance.gather(1, neighbours) * discounts).cumsum(1)
     ideal_dcg = (ideal * discounts).cumsum(1)

@@ -1,17 +1,22 @@
-"""Metric learning with continuous labels (log-ratio paper): human-pose retrieval on mpii-pose.
+"""Metric learning with continuous labels (log-ratio paper): pose, room-layout and caption retrieval.
 
 As the official code (Beyond-Binary-Supervision-CVPR19, main.py / Dense_PairDataset.py /
-Naive_PairDataset.py / utils.eval_retrieval), see reproductions/log-ratio/NOTES.md:
+Naive_PairDataset.py / utils.eval_retrieval; it covers human poses only), see
+reproductions/log-ratio/NOTES.md:
 
+- labels are continuous: a label space (reprolab.tasks.label_spaces, the recipe's
+  ``data.label_space``) gives the label distances between the samples of a split;
 - one training item is one mined tuple (the engine's batch_size 1 = one tuple per iteration):
-  an anchor, then its others from the anchor's list of training images by rising pose distance,
-  chosen by ``dense_positions`` (``num_nn`` nearest + random others, in label order) or
-  ``binary_positions`` (random positives among the nearest, then random negatives);
+  an anchor, then its others from the anchor's list of training images by rising label
+  distance, chosen by ``dense_positions`` (``num_nn`` nearest + random others, in label order)
+  or ``binary_positions`` (random positives among the nearest, then random negatives);
   an epoch visits every anchor once, in the engine sampler's random order;
 - every image gets its own random crop (RandTranslation), one horizontal flip for the tuple;
 - loss: log_ratio / dense_triplet on (embeddings, label distances), binary_triplet on embeddings;
-- evaluation: the test split's `query` images retrieve among its `database` images by Euclidean
-  distance; mean pose distance of the top K (x ``label_distance_scale``) and nDCG@K.
+- evaluation: the eval split's `query` images retrieve among its `database` images (pose), or,
+  when the split has no `role` column, every image retrieves among all the others
+  (leave-one-out), by Euclidean distance; mean label distance of the top K (x
+  ``label_distance_scale``) and nDCG@K.
 
 Recipe keys read here (reproductions/log-ratio/recipes/_base.yaml):
 
@@ -19,7 +24,8 @@ Recipe keys read here (reproductions/log-ratio/recipes/_base.yaml):
             loss, loss_options            reprolab.models.losses.build_loss name and keywords
             mining                        {mode: dense|binary, tuple_size, num_nn,
                                            num_positive_neighbours, num_positives}
-    data:   channel_order, mean, std, scale   pixel convention (BGR, 0-255, Caffe mean)
+    data:   label_space                   {name: pose|layout|caption, <options>}
+            channel_order, mean, std, scale   pixel convention (BGR, 0-255, Caffe mean)
             train_geometry                {canvas, crop, scale_jitter, translate_jitter}
             eval_geometry                 {crop}
             tuple_flip                    one horizontal flip (p 0.5) for the whole tuple
@@ -43,12 +49,10 @@ from reprolab.models.embedding import build_embedding_model
 from reprolab.models.losses import TUPLE_LOSSES, build_loss
 from reprolab.models.losses.dense_mining import binary_positions, dense_positions
 from reprolab.tasks.base import Split, SplitDescription, Task
+from reprolab.tasks.label_spaces import LabelSpace, build_label_space, check_list_order
 
 MEAN_DISTANCE_KS = (1, 5, 10)  # the benchmark's mean_label_distance@K
-
-
-def _npy(payload: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(payload), allow_pickle=False)
+ROLE_CODES = {"database": 0, "query": 1, None: 2}  # None: no role column, leave-one-out
 
 
 class PoseCrop:
@@ -108,19 +112,13 @@ def _decode(sample) -> Image.Image:
     return Image.open(io.BytesIO(sample.frames[0])).convert("RGB")
 
 
-def _check_order(sample, index: int, split) -> None:
-    # the neighbour lists and distance rows index images in the authors' (ImageFolder) order
-    if int(sample.extra.get("list_index", index)) != index:
-        raise ValueError(f"{split!r}: sample {index} has list_index {sample.extra['list_index']}; "
-                         "the prepared split is not in the authors' order, run prepare again")
-
-
 class MinedTupleDataset(Dataset):
     """Item ``(anchor, seed)``: the anchor's mined tuple, images (T, 3, H, W) and label distances."""
 
-    def __init__(self, split, mining: dict[str, Any], crop: PoseCrop, pixels: PixelConvention,
-                 tuple_flip: bool):
-        self.split, self.crop, self.pixels, self.tuple_flip = split, crop, pixels, tuple_flip
+    def __init__(self, split, labels: LabelSpace, mining: dict[str, Any], crop: PoseCrop,
+                 pixels: PixelConvention, tuple_flip: bool):
+        self.split, self.labels, self.crop, self.pixels = split, labels, crop, pixels
+        self.tuple_flip = tuple_flip
         self.mode = str(mining.get("mode", "dense"))
         if self.mode not in ("dense", "binary"):
             raise ValueError(f"model.mining.mode: unknown mode {self.mode!r}; expected dense or binary")
@@ -145,14 +143,14 @@ class MinedTupleDataset(Dataset):
 
     def image(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, Any]:
         sample = self.split[index]
-        _check_order(sample, index, self.split)
+        check_list_order(sample, index, self.split)
         return self.pixels(self.crop(_decode(sample), rng)), sample
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         anchor, seed = item if isinstance(item, tuple) else (item, 0)
         rng = np.random.default_rng([seed, anchor])  # mining and augmentation from the seed only
-        anchor_image, sample = self.image(anchor, rng)
-        neighbours, distances = _npy(sample.extra["pose_nn"]), _npy(sample.extra["pose_nn_dist"])
+        anchor_image, _ = self.image(anchor, rng)
+        neighbours, distances = self.labels.sorted_neighbours(anchor)
         chosen = self.positions(rng)
         images = [anchor_image] + [self.image(int(i), rng)[0] for i in neighbours[chosen]]
         stacked = torch.stack(images)
@@ -162,7 +160,8 @@ class MinedTupleDataset(Dataset):
 
 
 class EvalImages(Dataset):
-    """Test images (fixed crop) with their index and whether they query the database."""
+    """Eval images (fixed crop) with their index and role code (ROLE_CODES: database, query, or
+    neither when the split has no `role` column and every image queries the others)."""
 
     def __init__(self, split, crop: PoseCrop, pixels: PixelConvention):
         self.split, self.crop, self.pixels = split, crop, pixels
@@ -173,13 +172,13 @@ class EvalImages(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
         index = item[0] if isinstance(item, tuple) else item
         sample = self.split[index]
-        _check_order(sample, index, self.split)
+        check_list_order(sample, index, self.split)
         role = sample.extra.get("role")
-        if role not in ("query", "database"):
+        if role not in ROLE_CODES:
             raise ValueError(f"{self.split!r}: sample {sample.id} has role {role!r}; expected query "
-                             "or database (prepare mpii-pose again)")
+                             "or database (prepare the dataset again)")
         return {"image": self.pixels(self.crop(_decode(sample))), "index": index,
-                "is_query": int(role == "query")}
+                "role": ROLE_CODES[role]}
 
 
 class PoseRetrievalModel(nn.Module):
@@ -220,7 +219,11 @@ class LogRatio(Task):
         self.max_k = int(self.eval_cfg.get("max_k", 10))
         self.ndcg_ks = tuple(int(k) for k in self.eval_cfg.get("ndcg_ks", (10, 50, 100)))
         self.distance_scale = float(self.eval_cfg.get("label_distance_scale", 1.0))
+        if not self.data_cfg.get("label_space"):
+            raise KeyError(f"recipe {config.get('recipe')!r}: no data.label_space (the label distances: "
+                           "{name: pose|layout|caption, ...})")
         self._splits: dict[str, Any] = {}
+        self._label_spaces: dict[str, LabelSpace] = {}
 
     # ---- data ----------------------------------------------------------------------------
     def open_split(self, name: str):
@@ -229,6 +232,11 @@ class LogRatio(Task):
 
             self._splits[name] = open_split(self.dataset_id, name, self.profile)
         return self._splits[name]
+
+    def label_space(self, name: str) -> LabelSpace:
+        if name not in self._label_spaces:
+            self._label_spaces[name] = build_label_space(self.data_cfg["label_space"], self.open_split(name))
+        return self._label_spaces[name]
 
     def check_data(self) -> None:
         from reprolab.tasks.video_classification import pretrained_weights_path
@@ -245,7 +253,8 @@ class LogRatio(Task):
             crop = PoseCrop(canvas, int(train_geometry.get("crop", 224)),
                             float(train_geometry.get("scale_jitter", 0.05)),
                             float(train_geometry.get("translate_jitter", 0.03)))
-            return MinedTupleDataset(self.open_split(self.split_names["train"]), self.mining, crop,
+            train = self.split_names["train"]
+            return MinedTupleDataset(self.open_split(train), self.label_space(train), self.mining, crop,
                                      pixels, bool(self.data_cfg.get("tuple_flip", True)))
         eval_crop = int((self.data_cfg.get("eval_geometry") or {}).get("crop", 224))
         return EvalImages(self.open_split(self.split_names["eval"]), PoseCrop(canvas, eval_crop), pixels)
@@ -280,24 +289,31 @@ class LogRatio(Task):
         return criterion(embeddings, batch["label_distances"])
 
     def predict(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return model(batch["image"]), torch.stack([batch["index"], batch["is_query"]], dim=1)
+        return model(batch["image"]), torch.stack([batch["index"], batch["role"]], dim=1)
 
     def compute_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         split = self.open_split(self.split_names["eval"])
-        index, is_query = targets[:, 0].long(), targets[:, 1].bool()
-        queries, database = index[is_query].tolist(), index[~is_query]
+        labels = self.label_space(self.split_names["eval"])
+        index, role = targets[:, 0].long(), targets[:, 1].long()
+        leave_one_out = bool((role == ROLE_CODES[None]).all())
+        if not leave_one_out and (role == ROLE_CODES[None]).any():
+            raise ValueError(f"{split!r}: some samples have a role (query/database) and some none; "
+                             "prepare the dataset again")
+        is_query = role != ROLE_CODES["database"]
+        queries, database = index[is_query], (index if leave_one_out else index[~is_query])
         expected = self.eval_cfg.get("queries")
         if expected is not None and self.profile == "full" and len(queries) != int(expected):
             raise ValueError(f"{split!r}: {len(queries)} query images, the benchmark protocol has "
                              f"{expected} (eval.queries)")
-        if not queries or len(database) < max(self.max_k, *self.ndcg_ks):
-            raise ValueError(f"{split!r}: {len(queries)} queries and {len(database)} database images "
+        searchable = len(database) - int(leave_one_out)
+        if not len(queries) or searchable < max(self.max_k, *self.ndcg_ks):
+            raise ValueError(f"{split!r}: {len(queries)} queries searching {searchable} images each "
                              f"are too few for K up to {max(self.max_k, *self.ndcg_ks)}; lower "
                              "eval.max_k / eval.ndcg_ks")
-        # (query, database) pose distances: each query's row of dist_pose_val
-        rows = np.stack([_npy(split[q].extra["pose_dist"]) for q in queries])
-        label_distances = rows[:, database.numpy()]
-        query_embeddings, database_embeddings = outputs[is_query], outputs[~is_query]
+        # (query, database) label distances, columns in the order of the outputs
+        label_distances = labels.distance_rows(queries.tolist())[:, database.numpy()]
+        query_embeddings = outputs[is_query]
+        database_embeddings = None if leave_one_out else outputs[~is_query]
         mean_distance = mean_label_distance_at_k(query_embeddings, database_embeddings, label_distances,
                                                  max_k=self.max_k, scale=self.distance_scale)
         metrics = {f"mean_label_distance@{k}": float(mean_distance[k - 1])

@@ -1,0 +1,75 @@
+"""Continuous labels for the log-ratio task: how far apart two samples of a split are in label space.
+
+The log-ratio loss and its dense triplet mining only need label distances: the anchor's other
+samples by rising label distance (mining) and query-to-database label distances (evaluation).
+Each task of the log-ratio paper defines them differently:
+
+    pose     human poses (MPII): the authors' precomputed pose distances     (label_spaces.pose)
+    layout   room layouts (LSUN): 1 - mIoU of the layout segmentations     (label_spaces.layout)
+    caption  caption-aware retrieval (COCO): distance between the captions  (label_spaces.caption)
+
+A recipe picks one with ``data: {label_space: {name: <name>, <options>}}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+LABEL_SPACES = {
+    "pose": "reprolab.tasks.label_spaces.pose:PoseLabels",
+    "layout": "reprolab.tasks.label_spaces.layout:LayoutLabels",
+    "caption": "reprolab.tasks.label_spaces.caption:CaptionLabels",
+}
+
+
+class LabelSpace:
+    """Continuous labels of one prepared split, seen through the label distances between its samples.
+
+    ``split`` is a prepared split (``reprolab.data.reader.open_split``): ``len(split)`` and
+    ``split[i]`` with ``.id``, ``.label`` and ``.extra``. ``options`` are the recipe's
+    ``data.label_space`` keys other than ``name``.
+    """
+
+    def __init__(self, split, options: dict[str, Any]):
+        self.split, self.options = split, dict(options)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def distance_rows(self, indices: Sequence[int]) -> np.ndarray:
+        """(len(indices), len(split)) float32: label distance from each given sample to every
+        sample of the split (0 to itself)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define distance_rows")
+
+    def sorted_neighbours(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every other sample of the split by rising label distance (ties by index) and the distances."""
+        row = self.distance_rows([index])[0]
+        order = np.argsort(row, kind="stable")
+        order = order[order != index]
+        return order, row[order].astype(np.float32)
+
+
+def check_list_order(sample, index: int, split) -> None:
+    """Precomputed label files (pose) index images by position: the split must keep that order."""
+    if int(sample.extra.get("list_index", index)) != index:
+        raise ValueError(f"{split!r}: sample {index} has list_index {sample.extra['list_index']}; "
+                         "the prepared split is not in the authors' order, run prepare again")
+
+
+def build_label_space(spec: dict[str, Any] | str | None, split) -> LabelSpace:
+    """The label space a recipe's ``data.label_space`` names (``{name: ..., <options>}``)."""
+    options = dict(spec) if isinstance(spec, dict) else {"name": spec}
+    name = options.pop("name", None)
+    if name not in LABEL_SPACES:
+        raise ValueError(f"data.label_space.name: {name!r} is not a label space; expected one of "
+                         f"{', '.join(LABEL_SPACES)}")
+    module, _, cls = LABEL_SPACES[name].partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as error:
+        raise NotImplementedError(f"label space {name!r} ({LABEL_SPACES[name]}) is not built: {error}") from None
+    return factory(split, options)
