@@ -9,9 +9,11 @@ import pickle
 import numpy as np
 import pytest
 
+from reprolab.data.fixtures.lsun_room import SHADES
 from reprolab.data.prepare import PrepareError
 from reprolab.data.prepare.mpii_pose import load_arrays
 from reprolab.data.reader import open_split
+from reprolab.data.room_layout import ROOM_TYPES, layout_segmentation
 from tests.data.test_cub200 import prepare_tiny
 
 
@@ -23,7 +25,7 @@ def npy(data: bytes) -> np.ndarray:
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("logratio")
     assert {s: r.samples for s, r in prepare_tiny(root, "mpii-pose").items()} == {"train": 48, "test": 24}
-    assert {s: r.samples for s, r in prepare_tiny(root, "lsun-room").items()} == {"train": 32, "val": 16}
+    assert {s: r.samples for s, r in prepare_tiny(root, "lsun-room").items()} == {"train": 48, "val": 24}
     return root
 
 
@@ -67,9 +69,24 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path):
 
 def test_lsun_room_types_and_corners(root):
     val = open_split("lsun-room", "val", "tiny", root=root)
-    assert len(val.classes) == 11 and set(val.labels) == {0, 1, 2, 3}
+    assert len(val.classes) == 11 and set(val.labels) == {0, 4, 5, 6}  # the card's room_types: 4
     for i in range(len(val)):
         points = np.array(json.loads(val[i].extra["points"]))
-        assert points.ndim == 2 and points.shape[1] == 2 and len(points) >= 2
-        assert (points >= 0).all() and (points < 64).all()
-        assert (val.labels[i] == 0) == (len(points) == 4)  # type 0 shows the whole back wall
+        assert points.shape == (ROOM_TYPES[val.labels[i]].corners, 2)  # the type's corner list
+        assert (points >= 0).all() and (points <= 64).all()
+        assert (val[i].extra["width"], val[i].extra["height"]) == (64, 64)
+
+
+def test_lsun_room_layout_is_visible_in_the_pixels(root):
+    """Every pixel's grey level names its surface: the picture shows the annotated layout."""
+    from tests.data.test_cub200 import rgb
+
+    train = open_split("lsun-room", "train", "tiny", root=root)
+    for i in range(len(train)):
+        extra = train[i].extra
+        mask = layout_segmentation(train.labels[i], json.loads(extra["points"]), extra["width"],
+                                   extra["height"], 64)
+        grey = rgb(train[i]).astype(float).mean(-1)
+        means = {s: grey[mask == s].mean() for s in np.unique(mask)}
+        order = sorted(means, key=means.get)
+        assert order == sorted(means, key=lambda s: SHADES[s])  # floor darkest ... ceiling lightest
