@@ -74,6 +74,14 @@ def test_manifest_is_parquet_with_classlabel(prepared_root):
     assert manifest[0]["shard"] == "shards/train/00000.arrow"
 
 
+def test_manifest_columns_read_without_the_shards(prepared_root):
+    split = open_split("sthv1", "validation", "tiny", root=prepared_root)
+    assert split.column("id") == [split[i].id for i in range(len(split))]
+    assert split.column("label") == split.labels
+    with pytest.raises(KeyError, match=r"sthv1/validation: the manifest has no column 'captions'"):
+        split.column("captions")
+
+
 def test_fixture_is_deterministic(checkout, tmp_path):
     card = card_of(checkout, "sthv1")
     write_mirror(card, tmp_path / "a", seed=0)

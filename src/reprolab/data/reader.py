@@ -77,6 +77,15 @@ class PreparedSplit:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def column(self, name: str) -> list:
+        """A manifest column (id, label or an extra column) for every sample, without reading shards."""
+        if name in ("id", "label"):
+            return list(self.ids if name == "id" else self.labels)
+        if name not in self._extras:
+            raise KeyError(f"{self.dataset}/{self.split}: the manifest has no column {name!r} "
+                           f"(columns: id, label, {', '.join(self._extra_columns)})")
+        return list(self._extras[name])
+
     def _locate(self, index: int):
         if not -len(self) <= index < len(self):
             raise IndexError(f"{self.dataset}/{self.split}: index {index} out of range ({len(self)})")

@@ -53,6 +53,32 @@ class LabelSpace:
         return order, row[order].astype(np.float32)
 
 
+def annotation_columns(split, names: Sequence[str], *, dataset: str) -> dict[str, list]:
+    """The split's annotation columns (``id``, ``label`` or manifest columns), each a list over samples.
+
+    A prepared split answers from its manifest (no image shards read: cheap at 100k images); any
+    other sequence of samples (tests) through ``split[i]``. A missing column names ``dataset``.
+    """
+    if hasattr(split, "column"):
+        try:
+            return {name: split.column(name) for name in names}
+        except KeyError as error:
+            raise KeyError(f"{error.args[0]}; this label space needs a prepared {dataset} split "
+                           f"(reprolab data prepare {dataset})") from None
+    columns: dict[str, list] = {name: [] for name in names}
+    for i in range(len(split)):
+        sample = split[i]
+        for name in names:
+            if name in ("id", "label"):
+                columns[name].append(getattr(sample, name))
+            elif name in sample.extra:
+                columns[name].append(sample.extra[name])
+            else:
+                raise KeyError(f"sample {getattr(sample, 'id', i)} has no {name!r} column; this label space "
+                               f"needs a prepared {dataset} split (reprolab data prepare {dataset})")
+    return columns
+
+
 def check_list_order(sample, index: int, split) -> None:
     """Precomputed label files (pose) index images by position: the split must keep that order."""
     if int(sample.extra.get("list_index", index)) != index:

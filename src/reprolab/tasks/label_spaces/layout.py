@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from reprolab.data.room_layout import SURFACES, layout_segmentation
-from reprolab.tasks.label_spaces import LabelSpace
+from reprolab.tasks.label_spaces import LabelSpace, annotation_columns
 
 OPTIONS = {"grid"}
 ROW_BLOCK = 512  # rows of the distance matrix per matrix product (bounds the temporaries)
@@ -61,21 +61,16 @@ class LayoutLabels(LabelSpace):
         if not isinstance(self.grid, int) or self.grid < 2:
             raise ValueError(f"data.label_space.grid: {self.grid!r}; expected an integer >= 2 "
                              "(the layout mask size)")
-        self.masks = np.stack([self._render(i) for i in range(len(split))])  # (N, grid, grid)
-        self.distances = layout_distances(self.masks)
+        columns = annotation_columns(split, ("id", "label", "points", "width", "height"), dataset="lsun-room")
+        self.masks = np.stack([self._render(*row) for row in zip(*columns.values(), strict=True)])
+        self.distances = layout_distances(self.masks)  # (N, N); the masks are (N, grid, grid)
 
-    def _render(self, index: int) -> np.ndarray:
-        sample = self.split[index]
+    def _render(self, sample_id: str, room_type: int, points, width, height) -> np.ndarray:
         try:
-            extra = sample.extra
-            points = json.loads(extra["points"]) if isinstance(extra["points"], str) else extra["points"]
-            return layout_segmentation(int(sample.label), points, float(extra["width"]),
-                                       float(extra["height"]), self.grid)
-        except KeyError as error:
-            raise KeyError(f"{self.split!r}: sample {sample.id} has no {error} column (room layouts "
-                           "need the lsun-room manifest's points, width, height; prepare again)") from None
+            points = json.loads(points) if isinstance(points, str) else points
+            return layout_segmentation(int(room_type), points, float(width), float(height), self.grid)
         except ValueError as error:
-            raise ValueError(f"{self.split!r}: sample {sample.id}: {error}") from None
+            raise ValueError(f"{self.split!r}: sample {sample_id}: {error}") from None
 
     def distance_rows(self, indices: Sequence[int]) -> np.ndarray:
         return self.distances[np.asarray(indices, dtype=np.int64)]
