@@ -14,7 +14,7 @@ EXPECTED = {
     "voc2007": {"trainval": 24, "test": 12},
     "coco2014": {"train": 24, "val": 12},
     "coco2017": {"train": 24, "val": 12},
-    "coco-captions2014": {"train": 28, "val": 4, "test": 4},
+    "coco-captions2014": {"train": 72, "val": 4, "test": 24},
 }
 
 
