@@ -56,7 +56,7 @@ def box_colour_recall_at_1(split, box=cub_box) -> float:
 def root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("cub")
     reports = prepare_tiny(root, "cub200")
-    assert {s: r.samples for s, r in reports.items()} == {"train": 24, "test": 24}
+    assert {s: r.samples for s, r in reports.items()} == {"train": 40, "test": 40}
     return root
 
 
@@ -64,7 +64,7 @@ def test_classes_are_split_in_disjoint_halves(root):
     train = open_split("cub200", "train", "tiny", root=root)
     test = open_split("cub200", "test", "tiny", root=root)
     assert train.classes == test.classes
-    assert len(train.classes) == 8 and train.classes[0] == "001.Red_Disc"
+    assert len(train.classes) == 8 and train.classes[0] == "001.Striped_Barred"
     assert set(train.labels) == {0, 1, 2, 3} and set(test.labels) == {4, 5, 6, 7}
     assert set(train.ids).isdisjoint(test.ids)
     assert train.fingerprint != test.fingerprint
@@ -77,12 +77,14 @@ def test_samples_decode_and_carry_boxes_and_the_official_split(root):
     assert min(image.shape[:2]) >= 64
     assert 0 <= x and 0 <= y and x + w <= image.shape[1] and y + h <= image.shape[0] and w * h > 0
     flags = [split[i].extra["is_training_image"] for i in range(len(split))]
-    assert flags.count(True) == flags.count(False) == 12
+    assert flags.count(True) == flags.count(False) == 20
 
 
-def test_held_out_classes_are_retrievable_by_a_generic_feature(root):
-    # chance R@1 is 5/23; the object's colour family alone separates the unseen classes
-    assert box_colour_recall_at_1(open_split("cub200", "test", "tiny", root=root)) > 0.8
+def test_held_out_classes_are_not_retrievable_by_colour(root):
+    # chance R@1 is 9/39 (4 classes x 10 images); colours are independent of the class, so a
+    # colour histogram (what an untrained network's pooled features follow) stays near chance
+    # and only a learned embedding retrieves the classes (tests/tasks/test_metric_learning.py)
+    assert box_colour_recall_at_1(open_split("cub200", "test", "tiny", root=root)) < 0.4
 
 
 def test_fixture_bytes_depend_on_the_seed_only(tmp_path):
