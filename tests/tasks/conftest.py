@@ -42,3 +42,40 @@ def video_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def prepared_sthv1(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkout with the sthv1 tiny fixture fetched and prepared once per module."""
     return prepare_tiny(video_checkout(tmp_path_factory.mktemp("video") / "checkout"), "sthv1")
+
+
+def train_and_untrained_metrics(recipe: str, overrides: list[str], run_dir: Path) -> tuple[dict, dict, object]:
+    """Train a recipe's tiny profile through the CLI and score it with `reprolab evaluate`; also
+    score the same network before training (the run's seed and config). Returns (trained,
+    untrained, task). REPROLAB_ROOT must point at a checkout with the data prepared."""
+    import json
+
+    import yaml
+
+    from reprolab.cli import main
+    from reprolab.engine.distributed import DistContext
+    from reprolab.engine.loop import evaluate
+    from reprolab.engine.seeding import seed_everything
+    from reprolab.tasks import get_task
+
+    assert main(["train", recipe, "--profile", "tiny", "--out", str(run_dir), "--device", "cpu",
+                 "--no-progress", *overrides]) == 0
+    metrics_file = run_dir.parent / f"{run_dir.name}-metrics.json"
+    assert main(["evaluate", str(run_dir), "--metrics-out", str(metrics_file), "--device", "cpu",
+                 "--no-progress"]) == 0
+    trained = json.loads(metrics_file.read_text())
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    task = get_task(config)
+    seed_everything(int(config["seed"]))
+    untrained = evaluate(task, task.build_model(), task.build_dataset("eval"), DistContext(),
+                         show_progress=False)
+    return trained, untrained, task
+
+
+def leave_one_out_bounds(rows) -> tuple[float, float]:
+    """mean_label_distance@1 of random retrieval and of the best ranking, from (N, N) label
+    distances where every image queries the N - 1 others."""
+    import numpy as np
+
+    others = ~np.eye(len(rows), dtype=bool)
+    return float(rows[others].mean()), float(np.where(others, rows, np.inf).min(1).mean())

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from reprolab.cli import main
-from reprolab.engine.distributed import DistContext
-from reprolab.engine.loop import evaluate
-from reprolab.engine.seeding import seed_everything
 from reprolab.tasks import get_task
 from reprolab.tasks.log_ratio import MinedTupleDataset, PoseCrop
 from reprolab.tasks.metric_learning import MetricLearning
 from tests.conftest import REPO, prepare_tiny, registry_checkout
+from tests.tasks.conftest import train_and_untrained_metrics
 
 RECIPE = "mpii-pose-logratio-r34-128"
 # The tiny profile (ResNet-34, 56-pixel crops, tuples of 12) takes minutes on a shared CPU; the
@@ -84,21 +79,9 @@ def _config(recipe: str, *overrides: str) -> dict:
 def test_log_ratio_recipe_learns_pose_retrieval_through_the_cli(pose_checkout, tmp_path, monkeypatch):
     monkeypatch.setenv("REPROLAB_ROOT", str(pose_checkout))
     monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
-    run_dir = tmp_path / "run"
-    assert main(["train", RECIPE, "--profile", "tiny", "--out", str(run_dir), "--device", "cpu",
-                 "--no-progress", *FAST]) == 0
-    metrics_file = tmp_path / "metrics.json"
-    assert main(["evaluate", str(run_dir), "--metrics-out", str(metrics_file), "--device", "cpu",
-                 "--no-progress"]) == 0
-    trained = json.loads(metrics_file.read_text())
+    # trained, and the same network before training (the run's seed, the run's config)
+    trained, untrained, task = train_and_untrained_metrics(RECIPE, FAST, tmp_path / "run")
     assert {"mean_label_distance@1", "mean_label_distance@5", "ndcg@5", "ndcg@10"} <= set(trained)
-
-    # the same network before training: the run's seed, the run's config
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    task = get_task(config)
-    seed_everything(int(config["seed"]))
-    untrained = evaluate(task, task.build_model(), task.build_dataset("eval"), DistContext(),
-                         show_progress=False)
 
     # random retrieval: the mean query-database pose distance (x 224/288, as the metric)
     split = task.open_split("test")
@@ -106,7 +89,7 @@ def test_log_ratio_recipe_learns_pose_retrieval_through_the_cli(pose_checkout, t
     queries = [i for i, r in enumerate(roles) if r == "query"]
     database = [i for i, r in enumerate(roles) if r == "database"]
     rows = np.stack([np.load(io.BytesIO(split[q].extra["pose_dist"])) for q in queries])[:, database]
-    scale = float(config["eval"]["label_distance_scale"])
+    scale = task.distance_scale
     random_retrieval = float(rows.mean()) * scale
     best_possible = float(rows.min(1).mean()) * scale
 

@@ -13,13 +13,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
-from reprolab.cli import main
 from reprolab.tasks.label_spaces import build_label_space
 from reprolab.tasks.label_spaces.caption import CaptionLabels
 from tests.conftest import prepare_tiny, registry_checkout
+from tests.tasks.conftest import leave_one_out_bounds, train_and_untrained_metrics
 
 RECIPE = "coco-caption-logratio-r101-128"
 # The recipe's own tiny profile (ResNet-18 from random weights, 56-pixel crops, tuples of 10,
@@ -119,12 +118,6 @@ def caption_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         "coco-captions2014")
 
 
-def _retrieval_bounds(rows: np.ndarray) -> tuple[float, float]:
-    """mean_label_distance@1 of random retrieval and of the best ranking (leave-one-out rows)."""
-    others = ~np.eye(len(rows), dtype=bool)
-    return float(rows[others].mean()), float(np.where(others, rows, np.inf).min(1).mean())
-
-
 def test_tiny_images_with_similar_captions_look_alike(caption_checkout):
     """The fixture's captions name its objects' colours, so a crude visual cue (which class colours
     cover the picture) already retrieves images with near captions: the tiny task is learnable."""
@@ -141,7 +134,7 @@ def test_tiny_images_with_similar_captions_look_alike(caption_checkout):
     cue = np.asarray(presence) / np.linalg.norm(presence, axis=1, keepdims=True)
     nearest = np.argmax(cue @ cue.T - 2 * np.eye(len(split)), axis=1)
     by_colour = float(rows[np.arange(len(split)), nearest].mean())
-    random_retrieval, best_possible = _retrieval_bounds(rows)
+    random_retrieval, best_possible = leave_one_out_bounds(rows)
     print(f"tiny test mean caption distance@1: colour cue {by_colour:.3f}, random "
           f"{random_retrieval:.3f}, best possible {best_possible:.3f}")
     assert by_colour < best_possible + (random_retrieval - best_possible) / 3
@@ -149,32 +142,16 @@ def test_tiny_images_with_similar_captions_look_alike(caption_checkout):
 
 @pytest.mark.slow
 def test_log_ratio_recipe_learns_caption_retrieval_through_the_cli(caption_checkout, tmp_path, monkeypatch):
-    from reprolab.engine.distributed import DistContext
-    from reprolab.engine.loop import evaluate
-    from reprolab.engine.seeding import seed_everything
-    from reprolab.tasks import get_task
 
     monkeypatch.setenv("REPROLAB_ROOT", str(caption_checkout))
     monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
-    run_dir = tmp_path / "run"
-    assert main(["train", RECIPE, "--profile", "tiny", "--out", str(run_dir), "--device", "cpu",
-                 "--no-progress", *TINY]) == 0
-    metrics_file = tmp_path / "metrics.json"
-    assert main(["evaluate", str(run_dir), "--metrics-out", str(metrics_file), "--device", "cpu",
-                 "--no-progress"]) == 0
-    trained = json.loads(metrics_file.read_text())
+    # trained, and the same network before training (the run's seed, the run's config)
+    trained, untrained, task = train_and_untrained_metrics(RECIPE, TINY, tmp_path / "run")
     assert {"mean_label_distance@1", "mean_label_distance@5", "ndcg@5", "ndcg@10"} <= set(trained)
-
-    # the same network before training: the run's seed, the run's config
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    task = get_task(config)
-    seed_everything(int(config["seed"]))
-    untrained = evaluate(task, task.build_model(), task.build_dataset("eval"), DistContext(),
-                         show_progress=False)
 
     # leave-one-out on the 24 test images: every image against the 23 others
     rows = task.label_space("test").distance_rows(range(24))
-    random_retrieval, best_possible = _retrieval_bounds(rows)
+    random_retrieval, best_possible = leave_one_out_bounds(rows)
     after, before = trained["mean_label_distance@1"], untrained["mean_label_distance@1"]
     print(f"mean_label_distance@1: untrained {before:.3f}, trained {after:.3f}, random "
           f"{random_retrieval:.3f}, best possible {best_possible:.3f}; ndcg@10 untrained "

@@ -9,19 +9,15 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import yaml
 
-from reprolab.cli import main
 from reprolab.data.fixtures.lsun_room import box_room
-from reprolab.engine.distributed import DistContext
-from reprolab.engine.loop import evaluate
-from reprolab.engine.seeding import seed_everything
 from reprolab.tasks import get_task
 from reprolab.tasks.label_spaces import build_label_space
 from reprolab.tasks.label_spaces import layout as layout_module
 from reprolab.tasks.label_spaces.layout import LayoutLabels, layout_distances
 from reprolab.tasks.log_ratio import MinedTupleDataset
 from tests.conftest import prepare_tiny, registry_checkout
+from tests.tasks.conftest import leave_one_out_bounds, train_and_untrained_metrics
 
 RECIPES = ("lsun-room-logratio-r34-128", "lsun-room-densetriplet-r34-128",
            "lsun-room-binarytriplet-r34-128")
@@ -154,28 +150,14 @@ def test_layout_recipes_mine_tuples_by_layout_distance(room_checkout, monkeypatc
 def test_log_ratio_learns_room_layout_retrieval_through_the_cli(room_checkout, tmp_path, monkeypatch):
     monkeypatch.setenv("REPROLAB_ROOT", str(room_checkout))
     monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
-    run_dir = tmp_path / "run"
-    assert main(["train", RECIPES[0], "--profile", "tiny", "--out", str(run_dir), "--device", "cpu",
-                 "--no-progress", *FAST]) == 0
-    metrics_file = tmp_path / "metrics.json"
-    assert main(["evaluate", str(run_dir), "--metrics-out", str(metrics_file), "--device", "cpu",
-                 "--no-progress"]) == 0
-    trained = json.loads(metrics_file.read_text())
+    # trained, and the same network before training (the run's seed, the run's config)
+    trained, untrained, task = train_and_untrained_metrics(RECIPES[0], FAST, tmp_path / "run")
     assert {"mean_label_distance@1", "mean_label_distance@5", "ndcg@5", "ndcg@10"} <= set(trained)
-
-    # the same network before training: the run's seed, the run's config
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    task = get_task(config)
-    seed_everything(int(config["seed"]))
-    untrained = evaluate(task, task.build_model(), task.build_dataset("eval"), DistContext(),
-                         show_progress=False)
 
     # leave-one-out over the val split: random retrieval and the best possible ranking
     labels = task.label_space("val")
     rows = labels.distance_rows(range(len(labels)))
-    others = ~np.eye(len(labels), dtype=bool)
-    random_retrieval = float(rows[others].mean())
-    best_possible = float(np.where(others, rows, np.inf).min(1).mean())
+    random_retrieval, best_possible = leave_one_out_bounds(rows)
 
     after, before = trained["mean_label_distance@1"], untrained["mean_label_distance@1"]
     print(f"mean_label_distance@1: untrained {before:.3f}, trained {after:.3f}, random "
