@@ -141,18 +141,18 @@ class MinedTupleDataset(Dataset):
         return binary_positions(others, self.num_positive_neighbours, self.num_positives,
                                 self.tuple_size, rng)
 
-    def image(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, Any]:
+    def image(self, index: int, rng: np.random.Generator) -> torch.Tensor:
         sample = self.split[index]
         check_list_order(sample, index, self.split)
-        return self.pixels(self.crop(_decode(sample), rng)), sample
+        return self.pixels(self.crop(_decode(sample), rng))
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         anchor, seed = item if isinstance(item, tuple) else (item, 0)
         rng = np.random.default_rng([seed, anchor])  # mining and augmentation from the seed only
-        anchor_image, _ = self.image(anchor, rng)
+        anchor_image = self.image(anchor, rng)
         neighbours, distances = self.labels.sorted_neighbours(anchor)
         chosen = self.positions(rng)
-        images = [anchor_image] + [self.image(int(i), rng)[0] for i in neighbours[chosen]]
+        images = [anchor_image] + [self.image(int(i), rng) for i in neighbours[chosen]]
         stacked = torch.stack(images)
         if self.tuple_flip and rng.random() > 0.5:
             stacked = stacked.flip(-1)
