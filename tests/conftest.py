@@ -67,18 +67,18 @@ claim: Toys can be reproduced.
 """,
     "reproductions/toy/recipes/_base.yaml": """\
 task: video-classification
-model: {arch: toy, depth: 50, segments: 8, block: {window: [5, 9, 9]}}
-optim: {name: sgd, lr: 0.01, epochs: 50, milestones: [30, 40]}
+model: {name: tsm_resnet50, segments: 8, options: {window: [5, 9, 9]}}
+optim: {name: sgd, lr: 0.01, batch_size: 8, epochs: 50, milestones: [30, 40]}
 data: {crop: 224}
 tiny:
-  model: {depth: 18}
+  model: {name: tsm_resnet18}
   optim: {epochs: 2}
 """,
     "reproductions/toy/recipes/toyvid-toy-r18.yaml": """\
 base: _base.yaml
 title: Toy-R18 on toy videos
 benchmark: toyvid-val
-model: {depth: 18}
+model: {name: tsm_resnet18}
 seeds: [0, 1, 2]
 """,
 }

@@ -35,6 +35,25 @@ def test_check_passes_then_fails_with_file_and_key(mini_root: Path, capsys):
     assert str(card) in err and "`expected`" in err
 
 
+def test_check_type_checks_every_recipe_block_in_both_profiles(mini_root: Path, capsys):
+    base = mini_root / "reproductions/toy/recipes/_base.yaml"
+    text = base.read_text()
+    base.write_text(text.replace("data: {crop: 224}", "data: {crop: 224, scalse: 0.8}"))
+    assert main(["check"]) == EXIT_REGISTRY
+    err = capsys.readouterr().err
+    assert "toyvid-toy-r18.yaml" in err and "key `data.scalse`: unknown key (did you mean `scales`?)" in err
+    assert "profile full" in err and "profile tiny" in err
+    base.write_text(text.replace("lr: 0.01", "lr: fast"))
+    assert main(["check"]) == EXIT_REGISTRY
+    assert "key `optim.lr`: Input should be a valid number" in capsys.readouterr().err
+
+
+def test_a_wrong_override_value_is_a_usage_error_before_anything_runs(mini_root: Path, capsys):
+    assert main(["train", "toyvid-toy-r18", "--profile", "tiny", "optim.lr=abc"]) == EXIT_USAGE
+    assert "key `optim.lr`" in capsys.readouterr().err
+    assert not (mini_root / "runs").exists() and not (mini_root / "results").exists()
+
+
 def test_config_prints_resolved_yaml(mini_root: Path, capsys):
     assert main(["config", "toyvid-toy-r18", "--profile", "tiny", "optim.lr=0.5"]) == 0
     config = yaml.safe_load(capsys.readouterr().out)

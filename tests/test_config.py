@@ -18,7 +18,7 @@ def recipe(mini_root: Path):
 def test_full_profile_is_the_recipe(recipe):
     config = resolve(recipe)
     assert config["profile"] == "full"
-    assert config["optim"] == {"name": "sgd", "lr": 0.01, "epochs": 50, "milestones": [30, 40]}
+    assert config["optim"] == {"name": "sgd", "lr": 0.01, "batch_size": 8, "epochs": 50, "milestones": [30, 40]}
     assert config["recipe"] == "toyvid-toy-r18" and config["benchmark"] == "toyvid-val"
     assert config["seeds"] == [0, 1, 2]
     assert config["overrides"] == []
@@ -33,21 +33,21 @@ def test_tiny_profile_merges_its_block(recipe):
 
 def test_overrides_come_last_and_are_typed(recipe):
     config = resolve(recipe, "tiny", ["optim.lr=0.1", "optim.milestones=[5, 8]",
-                                      "model.block.window=[3,7,7]", "seeds=[4]"])
+                                      "model.options.window=[3,7,7]", "seeds=[4]"])
     assert config["optim"]["lr"] == 0.1 and isinstance(config["optim"]["lr"], float)
     assert config["optim"]["milestones"] == [5, 8]
-    assert config["model"]["block"]["window"] == [3, 7, 7]
+    assert config["model"]["options"]["window"] == [3, 7, 7]
     assert config["seeds"] == [4]
     assert config["overrides"][0] == "optim.lr=0.1"
 
 
 def test_resolution_does_not_mutate_the_recipe(recipe):
-    resolve(recipe, "tiny", ["model.block.window=[1,1,1]"])
-    assert recipe.model["block"]["window"] == [5, 9, 9]
+    resolve(recipe, "tiny", ["model.options.window=[1,1,1]"])
+    assert recipe.model["options"]["window"] == [5, 9, 9]
 
 
 def test_unknown_override_key_is_refused_and_named(recipe):
-    with pytest.raises(ConfigError, match=r"no key `optim.lrr`.*known here: epochs, lr, milestones, name"):
+    with pytest.raises(ConfigError, match=r"no key `optim.lrr`.*known here: batch_size, epochs, lr, milestones, name"):
         resolve(recipe, "full", ["optim.lrr=0.1"])
 
 

@@ -47,12 +47,22 @@ def test_write_then_read_round_trips(tmp_path: Path):
 def test_two_runs_never_overwrite_each_other(tmp_path: Path):
     store = ResultsStore(tmp_path)
     store.write(make_result("r1"))
-    with pytest.raises(FileExistsError, match="r1 already exists"):
+    with pytest.raises(FileExistsError, match=r"r1 \(attempt 1\) already exists"):
         store.write(make_result("r1", metrics={"top1": 0.0}))
     assert store.runs("toyvid-toy-r18")[0].metrics["top1"] == 61.5
     store.write(make_result("r2", seed=1))
     assert [r.run_id for r in store.runs()] == ["r1", "r2"]
     assert not list(tmp_path.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_a_second_attempt_of_a_run_is_added_never_replacing_the_first(tmp_path: Path):
+    store = ResultsStore(tmp_path)
+    first = store.add(make_result("r1", status="failed", metrics={}, error="killed"))
+    second = store.add(make_result("r1", metrics={"top1": 60.0}))
+    assert first.is_file() and second.is_file() and first != second  # both records kept
+    assert second.name == "r1.attempt2.json"
+    (latest,) = store.runs("toyvid-toy-r18")
+    assert latest.attempt == 2 and latest.status == "ok" and latest.metrics["top1"] == 60.0
 
 
 def test_failed_run_keeps_its_error(tmp_path: Path):

@@ -7,10 +7,12 @@ Order of precedence, lowest first: the recipe's base files, the recipe row, the 
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from reprolab.errors import ConfigError
 from reprolab.registry import Recipe, deep_merge
 
 Profile = Literal["full", "tiny"]
@@ -18,8 +20,41 @@ PROFILES: tuple[Profile, ...] = ("full", "tiny")
 OVERRIDABLE = ("model", "data", "optim", "eval", "seeds")
 
 
-class ConfigError(ValueError):
-    """An override or profile cannot be applied; the message names the key."""
+class Options(BaseModel):
+    """Base of every typed recipe block (`optim:`, a task's `model:`, `data:`, `eval:`): unknown
+    keys are errors and values are checked, so a typo fails before anything runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def parse(cls, data: Any, *, where: str, recipe: str | None = None) -> Self:
+        """Validate the block `where` (e.g. "optim"); ConfigError names every bad key."""
+        if isinstance(data, cls):
+            return data
+        try:
+            return cls.model_validate({} if data is None else data)
+        except ValidationError as error:
+            raise ConfigError(describe_validation(error, where, recipe, cls)) from None
+
+
+def describe_validation(error: ValidationError, where: str, recipe: str | None = None,
+                        model: type[BaseModel] | None = None) -> str:
+    """One line per problem: `key `data.scalse`: unknown key (did you mean `scales`?)`."""
+    import difflib
+
+    lines = []
+    for problem in error.errors():
+        key = ".".join([where, *(str(part) for part in problem["loc"])])
+        if problem["type"] == "extra_forbidden":
+            hint = ""
+            if model is not None and len(problem["loc"]) == 1:
+                close = difflib.get_close_matches(str(problem["loc"][0]), list(model.model_fields), n=1)
+                hint = f" (did you mean `{close[0]}`?)" if close else f" (known: {', '.join(model.model_fields)})"
+            lines.append(f"key `{key}`: unknown key{hint}")
+        else:
+            lines.append(f"key `{key}`: {problem['msg']} (got {problem.get('input')!r})")
+    head = f"recipe {recipe}: " if recipe else ""
+    return head + ("; ".join(lines) if len(lines) == 1 else "\n  " + "\n  ".join(lines))
 
 
 def parse_override(text: str) -> tuple[list[str], Any, bool]:
@@ -91,3 +126,41 @@ def resolve(recipe: Recipe, profile: Profile = "full", overrides: list[str] | No
         **body,
         "overrides": list(overrides or []),
     }
+
+
+def resolved_config(recipe_id: str, profile: str, overrides: list[str] | None = None,
+                    seed: int | None = None, *, root=None) -> dict[str, Any]:
+    """The recipe resolved for one run, with its benchmark and seed recorded in it."""
+    from reprolab.registry import load_registry
+
+    reg = load_registry(root)
+    recipe = reg.recipe(recipe_id)
+    config = resolve(recipe, profile, overrides)  # type: ignore[arg-type]
+    config["benchmark_spec"] = reg.benchmarks[recipe.benchmark].model_dump(mode="json")
+    config["seed"] = int(seed if seed is not None else config["seeds"][0])
+    return config
+
+
+def check_recipes(reg, profiles: tuple[Profile, ...] = PROFILES) -> int:
+    """Resolve every recipe in every profile and type-check it through its task's typed blocks;
+    RegistryErrors names each recipe file and key at fault. Returns how many were checked."""
+    from reprolab.registry import RegistryError, RegistryErrors
+    from reprolab.tasks import TASKS, build_task
+
+    errors, checked = [], 0
+    for recipe in sorted(reg.recipes.values(), key=lambda r: r.id):
+        path = reg.files[f"recipe:{recipe.id}"]
+        if recipe.task not in TASKS:
+            continue  # a task without a trainer yet: its rows say "no trainer" in the reports
+        for profile in profiles:
+            try:
+                config = resolve(recipe, profile)
+                config["benchmark_spec"] = reg.benchmarks[recipe.benchmark].model_dump(mode="json")
+                build_task(config)
+            except (ConfigError, ValueError, KeyError) as error:
+                message = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
+                errors.append(RegistryError(path, [f"profile {profile}: {message}"]))
+            checked += 1
+    if errors:
+        raise RegistryErrors(errors)
+    return checked

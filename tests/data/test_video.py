@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchvision.io import encode_jpeg
 
-from reprolab.data.video import (
+from reprolab.data.datasets.video import (
     VideoClipDataset,
     decode_video,
     dense_test_indices,

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from reprolab.data.transforms import (
+from reprolab.data.transforms.video import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     EvalClipTransform,

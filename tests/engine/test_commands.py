@@ -24,7 +24,9 @@ tiny:
 
 @pytest.fixture
 def toy_root(mini_root, monkeypatch):
-    monkeypatch.setitem(TASKS, "toy-test", "tests.engine.toy:ToyTask")
+    from tests.engine.toy import ToyTask
+
+    monkeypatch.setitem(TASKS._entries, "toy-test", ToyTask)
     monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
     (mini_root / "reproductions" / "toy" / "recipes" / "toy-run.yaml").write_text(TOY_RECIPE)
     return mini_root

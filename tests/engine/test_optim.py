@@ -6,7 +6,7 @@ from reprolab.engine.optim import build_optimizer, build_scheduler, lr_factor
 
 
 def test_step_schedule_decays_at_epoch_milestones_per_iteration():
-    factor = lr_factor({"epochs": 50, "schedule": "step", "milestones": [30, 40], "gamma": 0.1}, 10)
+    factor = lr_factor({"lr": 0.1, "batch_size": 1, "epochs": 50, "schedule": "step", "milestones": [30, 40], "gamma": 0.1}, 10)
     assert factor(0) == 1.0
     assert factor(299) == 1.0
     assert factor(300) == pytest.approx(0.1)
@@ -15,7 +15,7 @@ def test_step_schedule_decays_at_epoch_milestones_per_iteration():
 
 
 def test_cosine_with_linear_warmup():
-    optim = {"epochs": 10, "schedule": "cosine", "warmup_epochs": 2, "warmup_start_factor": 0.0}
+    optim = {"lr": 0.1, "batch_size": 1, "epochs": 10, "schedule": "cosine", "warmup_epochs": 2, "warmup_start_factor": 0.0}
     factor = lr_factor(optim, 5)
     assert [factor(i) for i in range(0, 10, 2)] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
     assert factor(10) == pytest.approx(1.0)
@@ -25,9 +25,9 @@ def test_cosine_with_linear_warmup():
 
 def test_unknown_schedule_and_optimizer_name_the_key():
     with pytest.raises(ValueError, match="optim.schedule"):
-        lr_factor({"epochs": 1, "schedule": "poly"}, 1)
+        lr_factor({"lr": 0.1, "batch_size": 1, "epochs": 1, "schedule": "poly"}, 1)
     with pytest.raises(ValueError, match="optim.name"):
-        build_optimizer(nn.Linear(2, 2), {"name": "lamb", "lr": 0.1})
+        build_optimizer(nn.Linear(2, 2), {"name": "lamb", "lr": 0.1, "batch_size": 1, "epochs": 1})
 
 
 def test_group_multipliers_scale_lr_and_weight_decay_and_survive_the_schedule():
@@ -35,7 +35,7 @@ def test_group_multipliers_scale_lr_and_weight_decay_and_survive_the_schedule():
     groups = [{"params": [model.weight], "name": "w"},
               {"params": [model.bias], "lr_mult": 2, "decay_mult": 0, "name": "b"}]
     optim = {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
-             "epochs": 4, "schedule": "step", "milestones": [2], "gamma": 0.1}
+             "epochs": 4, "batch_size": 1, "schedule": "step", "milestones": [2], "gamma": 0.1}
     optimizer = build_optimizer(groups, optim)
     assert optimizer.defaults["nesterov"] is True
     w, b = optimizer.param_groups
@@ -50,7 +50,8 @@ def test_group_multipliers_scale_lr_and_weight_decay_and_survive_the_schedule():
 
 def test_adamw_groups():
     model = nn.Linear(3, 2)
-    optimizer = build_optimizer(model, {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05, "betas": [0.9, 0.95]})
+    optimizer = build_optimizer(model, {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05, "betas": [0.9, 0.95],
+                                        "batch_size": 1, "epochs": 1})
     assert isinstance(optimizer, torch.optim.AdamW)
     assert optimizer.param_groups[0]["betas"] == (0.9, 0.95)
     assert optimizer.param_groups[0]["weight_decay"] == 0.05

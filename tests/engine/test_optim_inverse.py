@@ -11,7 +11,7 @@ from reprolab.engine.optim import build_optimizer, build_scheduler, lr_factor
 def test_inverse_schedule_matches_the_official_update_over_the_whole_run():
     model = nn.Linear(2, 1)
     optim = {"name": "sgd", "lr": 0.01, "weight_decay": 5e-4, "schedule": "inverse", "decay": 0.1,
-             "epochs": 3}
+             "epochs": 3, "batch_size": 1}
     optimizer = build_optimizer(model, optim)
     scheduler = build_scheduler(optimizer, optim, iters_per_epoch=4)
     seen = []
@@ -26,6 +26,6 @@ def test_inverse_schedule_matches_the_official_update_over_the_whole_run():
 
 
 def test_inverse_schedule_defaults_and_rejects_negative_decay():
-    assert lr_factor({"epochs": 1, "schedule": "inverse"}, 10)(7) == 1.0  # decay 0: constant
+    assert lr_factor({"lr": 0.1, "batch_size": 1, "epochs": 1, "schedule": "inverse"}, 10)(7) == 1.0  # decay 0: constant
     with pytest.raises(ValueError, match="optim.decay"):
-        lr_factor({"epochs": 1, "schedule": "inverse", "decay": -1e-4}, 10)
+        lr_factor({"lr": 0.1, "batch_size": 1, "epochs": 1, "schedule": "inverse", "decay": -1e-4}, 10)

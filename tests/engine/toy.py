@@ -9,7 +9,17 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from reprolab.metrics.classification import classification_metrics
-from reprolab.tasks.base import SplitDescription, Task
+from reprolab.tasks.base import DataConfig, ModelConfig, SplitDescription, Task
+
+
+class ToyModelConfig(ModelConfig):
+    dropout: float = 0.2
+    fail_at_call: int | None = None  # raise in the training step of this call (crash tests)
+
+
+class ToyDataConfig(DataConfig):
+    dataset: str | None = "toy"
+    samples: int = 96
 
 
 class ToyPoints(Dataset):
@@ -35,13 +45,19 @@ class ToyPoints(Dataset):
 
 
 class ToyTask(Task):
+    Model = ToyModelConfig
+    Data = ToyDataConfig
+
     def __init__(self, config, *, fail_at_call: int | None = None):
         super().__init__(config)
-        self.fail_at_call = fail_at_call or config["model"].get("fail_at_call")
+        self.fail_at_call = fail_at_call or self.model_cfg.fail_at_call
         self.calls = 0
 
+    def check_data(self) -> None:
+        return None  # the toy data is made in memory
+
     def build_model(self, *, pretrained: bool = True) -> nn.Module:
-        dropout = float(self.config["model"].get("dropout", 0.2))
+        dropout = self.model_cfg.dropout
         return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Dropout(dropout), nn.Linear(32, 4))
 
     def param_groups(self, model):
@@ -51,7 +67,7 @@ class ToyTask(Task):
                 {"params": biases, "lr_mult": 2, "wd_mult": 0, "name": "biases"}]
 
     def build_dataset(self, split):
-        return ToyPoints(self.config["data"].get("samples", 96) if split == "train" else 64, split == "train")
+        return ToyPoints(self.data_cfg.samples if split == "train" else 64, split == "train")
 
     def describe_split(self, dataset, split):
         return SplitDescription("toy", split, len(dataset), "toy-fingerprint")

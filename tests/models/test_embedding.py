@@ -10,14 +10,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from reprolab.data.transforms.images import input_transform
+from reprolab.models.backbones import create_backbone
 from reprolab.models.backbones.bn_inception import BNInception, load_bn_inception_weights
-from reprolab.models.embedding import (
-    EmbeddingModel,
-    build_backbone,
-    build_embedding_model,
-    input_transform,
-    param_groups,
-)
+from reprolab.models.embedding import EmbeddingModel, build_embedding_model, param_groups
 from reprolab.models.losses import ProxyAnchorLoss
 
 
@@ -129,15 +125,15 @@ def test_resnet_backbones_and_torchvision_weights(tmp_path):
     reference = torchvision.models.resnet34(weights=None).eval()
     path = tmp_path / "resnet34.pth"
     torch.save(reference.state_dict(), path)
-    backbone = build_backbone("resnet34", weights=path).eval()
+    backbone = create_backbone("resnet34", weights=path).eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         body = nn.Sequential(*list(reference.children())[:-2])
         torch.testing.assert_close(backbone(x), body(x))
     assert backbone.feature_dim == 512
-    assert build_backbone("resnet50").feature_dim == 2048
+    assert create_backbone("resnet50").feature_dim == 2048
     with pytest.raises(ValueError, match="unknown backbone 'vgg'"):
-        build_backbone("vgg")
+        create_backbone("vgg")
 
 
 def test_input_transform_bn_inception_is_bgr_in_0_255_minus_mean():
@@ -146,7 +142,7 @@ def test_input_transform_bn_inception_is_bgr_in_0_255_minus_mean():
     out = input_transform(model.input_config, train=False)(image)
     assert out.shape == (3, 224, 224)
     torch.testing.assert_close(out[:, 0, 0], torch.tensor([10 - 104.0, 0 - 117.0, 255 - 128.0]))
-    resnet = input_transform(build_backbone("resnet18").input_config, train=True, crop=256)(image)
+    resnet = input_transform(create_backbone("resnet18").input_config, train=True, crop=256)(image)
     assert resnet.shape == (3, 256, 256)
     torch.testing.assert_close(resnet[:, 5, 5], torch.tensor([(1 - 0.485) / 0.229, (0 - 0.456) / 0.224,
                                                               (10 / 255 - 0.406) / 0.225]))

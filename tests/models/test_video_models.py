@@ -11,9 +11,9 @@ import torchvision
 
 from reprolab.models import create_model, list_models, param_groups
 from reprolab.models.backbones.resnet_tsm import TSMResNet, load_imagenet_weights, temporal_shift
-from reprolab.models.correlation import l2_normalize, local_correlation
-from reprolab.models.motion_squeeze import MotionSqueeze
-from reprolab.models.stss import SELFYBlock, STSSTransformation
+from reprolab.models.video.correlation import l2_normalize, local_correlation
+from reprolab.models.video.motion_squeeze import MotionSqueeze
+from reprolab.models.video.stss import SELFYBlock, STSSTransformation
 
 # ---------------------------------------------------------------- reference loops (slow, exact)
 
@@ -255,7 +255,7 @@ def test_parameter_counts_match_the_official_code(name: str, module_params: int,
 
 def test_registry_and_unknown_name() -> None:
     assert {"tsm_resnet50", "selfy_tsm_resnet50", "ms_tsm_resnet50", "ms_tsm_resnet18"} <= set(list_models())
-    with pytest.raises(KeyError, match="available"):
+    with pytest.raises(KeyError, match="unknown model"):
         create_model("selfy_resnet9000", num_classes=2)
 
 

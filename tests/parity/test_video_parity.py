@@ -27,8 +27,8 @@ import pytest
 import torch
 
 from reprolab.models import create_model
-from reprolab.models.motion_squeeze import MotionSqueeze
-from reprolab.models.stss import SELFYBlock
+from reprolab.models.video.motion_squeeze import MotionSqueeze
+from reprolab.models.video.stss import SELFYBlock
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOLERANCE = 1e-4  # float32, after ~50 conv layers; measured differences are far smaller

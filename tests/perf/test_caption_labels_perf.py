@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from reprolab.tasks.label_spaces.caption import CaptionLabels
+from reprolab.data.label_spaces.caption import CaptionLabels
 from tests.perf.test_retrieval_perf import PeakRSS
 
 pytestmark = pytest.mark.benchmark

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from reprolab.models import create_model
-from reprolab.models.correlation import l2_normalize, local_correlation
-from reprolab.models.motion_squeeze import MotionSqueeze
-from reprolab.models.stss import SELFYBlock
+from reprolab.models.video.correlation import l2_normalize, local_correlation
+from reprolab.models.video.motion_squeeze import MotionSqueeze
+from reprolab.models.video.stss import SELFYBlock
 from tests.parity.test_video_parity import (
     _block_pair_selfy,
     _checkout,

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from reprolab.data.fixtures.sthv1 import MOTIONS, encode_jpeg, render_video
-from reprolab.data.video import VideoClipDataset
+from reprolab.data.datasets.video import VideoClipDataset
 
 pytestmark = pytest.mark.benchmark
 

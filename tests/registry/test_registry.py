@@ -38,7 +38,7 @@ def test_recipe_composes_base_and_row(mini_root: Path):
     recipe = load_recipe(mini_root / "reproductions/toy/recipes/toyvid-toy-r18.yaml")
     assert recipe.id == "toyvid-toy-r18" and recipe.paper == "toy"
     # the row overrides one nested key and keeps its siblings from the base
-    assert recipe.model == {"arch": "toy", "depth": 18, "segments": 8, "block": {"window": [5, 9, 9]}}
+    assert recipe.model == {"name": "tsm_resnet18", "segments": 8, "options": {"window": [5, 9, 9]}}
     assert recipe.optim["milestones"] == [30, 40]
     assert recipe.seeds == [0, 1, 2]
 

@@ -56,7 +56,7 @@ def train_and_untrained_metrics(recipe: str, overrides: list[str], run_dir: Path
     from reprolab.engine.distributed import DistContext
     from reprolab.engine.loop import evaluate
     from reprolab.engine.seeding import seed_everything
-    from reprolab.tasks import get_task
+    from reprolab.tasks import build_task
 
     assert main(["train", recipe, "--profile", "tiny", "--out", str(run_dir), "--device", "cpu",
                  "--no-progress", *overrides]) == 0
@@ -65,7 +65,7 @@ def train_and_untrained_metrics(recipe: str, overrides: list[str], run_dir: Path
                  "--no-progress"]) == 0
     trained = json.loads(metrics_file.read_text())
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    task = get_task(config)
+    task = build_task(config)
     seed_everything(int(config["seed"]))
     untrained = evaluate(task, task.build_model(), task.build_dataset("eval"), DistContext(),
                          show_progress=False)

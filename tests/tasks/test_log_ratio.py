@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from reprolab.tasks import get_task
+from reprolab.tasks import build_task
 from reprolab.tasks.log_ratio import MinedTupleDataset, PoseCrop
 from reprolab.tasks.metric_learning import MetricLearning
 from tests.conftest import REPO, prepare_tiny, registry_checkout
@@ -55,7 +55,7 @@ def test_class_label_task_points_to_the_log_ratio_task():
 def test_mined_tuples_follow_the_dense_and_binary_protocols(pose_checkout, monkeypatch):
     monkeypatch.setenv("REPROLAB_ROOT", str(pose_checkout))
     config = _config(RECIPE)
-    task = get_task(config)
+    task = build_task(config)
     dataset = task.build_dataset("train")
     assert isinstance(dataset, MinedTupleDataset) and len(dataset) == 48
     item = dataset[(5, 7)]
@@ -70,7 +70,7 @@ def test_mined_tuples_follow_the_dense_and_binary_protocols(pose_checkout, monke
 
 
 def _config(recipe: str, *overrides: str) -> dict:
-    from reprolab.engine.commands import resolved_config
+    from reprolab.config import resolved_config
 
     return resolved_config(recipe, "tiny", list(overrides), None)
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reprolab.tasks.label_spaces import build_label_space
-from reprolab.tasks.label_spaces.caption import CaptionLabels
+from reprolab.data.label_spaces import build_label_space
+from reprolab.data.label_spaces.caption import CaptionLabels
 from tests.conftest import prepare_tiny, registry_checkout
 from tests.tasks.conftest import leave_one_out_bounds, train_and_untrained_metrics
 

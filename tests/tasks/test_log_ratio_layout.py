@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from reprolab.data.fixtures.lsun_room import box_room
-from reprolab.tasks import get_task
-from reprolab.tasks.label_spaces import build_label_space
-from reprolab.tasks.label_spaces import layout as layout_module
-from reprolab.tasks.label_spaces.layout import LayoutLabels, layout_distances
+from reprolab.tasks import build_task
+from reprolab.data.label_spaces import build_label_space
+from reprolab.data.label_spaces import layout as layout_module
+from reprolab.data.label_spaces.layout import LayoutLabels, layout_distances
 from reprolab.tasks.log_ratio import MinedTupleDataset
 from tests.conftest import prepare_tiny, registry_checkout
 from tests.tasks.conftest import leave_one_out_bounds, train_and_untrained_metrics
@@ -122,7 +122,7 @@ def room_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(recipe: str, *overrides: str) -> dict:
-    from reprolab.engine.commands import resolved_config
+    from reprolab.config import resolved_config
 
     return resolved_config(recipe, "tiny", list(overrides), None)
 
@@ -132,7 +132,7 @@ def test_layout_recipes_mine_tuples_by_layout_distance(room_checkout, monkeypatc
     monkeypatch.setenv("REPROLAB_ROOT", str(room_checkout))
     config = _config(recipe)
     assert "queries" not in config["eval"] and config["data"]["label_space"] == {"name": "layout", "grid": 64}
-    task = get_task(config)
+    task = build_task(config)
     dataset = task.build_dataset("train")
     assert isinstance(dataset, MinedTupleDataset) and len(dataset) == 48
     item = dataset[(5, 7)]

@@ -5,8 +5,8 @@ import torch
 
 from reprolab import cli
 from reprolab.engine import checkpoint
-from reprolab.engine.commands import resolved_config
-from reprolab.tasks import get_task
+from reprolab.config import resolved_config
+from reprolab.tasks import build_task
 from reprolab.tasks.video_classification import VideoClassification, load_matching_weights
 from tests.data.test_video import FakeSplit, numbered_video
 
@@ -26,25 +26,25 @@ def tiny_config(recipe="sthv1-selfy-tsm-r50-8f", *overrides):
 
 
 def test_registry_maps_the_recipe_task_to_the_video_trainer(video_root):
-    assert isinstance(get_task(tiny_config()), VideoClassification)
+    assert isinstance(build_task(tiny_config()), VideoClassification)
     with pytest.raises(NotImplementedError, match="no trainer"):
-        get_task({"task": "detection", "recipe": "x"})
+        build_task({"task": "detection", "recipe": "x"})
 
 
 def test_datasets_follow_the_recipe_and_protect_mirror_classes(video_root, fake_splits):
-    task = get_task(tiny_config())
+    task = build_task(tiny_config())
     train = task.build_dataset("train")
     assert train.no_flip_classes == {2, 3}
     assert train[(0, 1)]["frames"].shape == (8, 3, 56, 56)
     evaluation = task.build_dataset("eval")
     assert evaluation[0]["frames"].shape == (1, 8, 3, 56, 56)
     assert task.describe_split(evaluation, "eval").name == "validation"
-    no_selective = get_task(tiny_config("sthv1-selfy-tsm-r50-8f", "data.selective_flip=false"))
+    no_selective = build_task(tiny_config("sthv1-selfy-tsm-r50-8f", "data.selective_flip=false"))
     assert no_selective.build_dataset("train").no_flip_classes == frozenset()
 
 
 def test_model_and_multi_view_prediction(video_root, fake_splits):
-    task = get_task(tiny_config("sthv1-selfy-tsm-r50-8f", "+eval.clips=2", "eval.crops=3"))
+    task = build_task(tiny_config("sthv1-selfy-tsm-r50-8f", "+eval.clips=2", "eval.crops=3"))
     model = task.build_model().eval()
     assert model.fc.out_features == 4
     evaluation = task.build_dataset("eval")
@@ -60,16 +60,16 @@ def test_model_and_multi_view_prediction(video_root, fake_splits):
 
 
 def test_full_profile_needs_the_imagenet_weights_and_says_how_to_fetch_them(video_root, fake_splits):
-    task = get_task(resolved_config("sthv1-selfy-tsm-r50-8f", "full", [], None))
+    task = build_task(resolved_config("sthv1-selfy-tsm-r50-8f", "full", [], None))
     with pytest.raises(cli.MissingDataError, match="reprolab data fetch weights-resnet50-imagenet"):
         task.check_data()
 
 
 def test_fine_tuning_loads_every_tensor_but_the_new_classifier(video_root, fake_splits, tmp_path):
-    source = get_task(tiny_config()).build_model()
+    source = build_task(tiny_config()).build_model()
     path = checkpoint.save(tmp_path / "final.pt", {"model": {
         **source.state_dict(), "fc.weight": torch.zeros(7, source.fc.in_features), "fc.bias": torch.zeros(7)}})
-    target = get_task(tiny_config()).build_model()
+    target = build_task(tiny_config()).build_model()
     skipped = load_matching_weights(target, path)
     assert skipped == ["fc.bias", "fc.weight"]
     for key, value in source.state_dict().items():

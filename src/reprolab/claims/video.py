@@ -37,13 +37,13 @@ MODELS = (
 
 
 def train_once(recipe: str, seed: int, overrides: Sequence[str], workdir: Path) -> dict[str, float]:
-    from reprolab.engine.commands import resolved_config
+    from reprolab.config import resolved_config
     from reprolab.engine.distributed import DistContext
     from reprolab.engine.loop import fit
-    from reprolab.tasks import get_task
+    from reprolab.tasks import build_task
 
     config = resolved_config(recipe, "tiny", list(overrides), seed)
-    task = get_task(config)
+    task = build_task(config)
     task.check_data()
     result = fit(task, config, workdir / f"{recipe}-s{seed}", DistContext(), seed=seed, show_progress=False)
     last = result.history[-1]
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="applied to every model's tiny profile, e.g. optim.epochs=4")
     args = parser.parse_args(argv)
     os.environ.setdefault("REPROLAB_NO_PROGRESS", "1")
-    from reprolab.cli import MissingDataError
+    from reprolab.errors import MissingDataError
 
     try:
         table = run(args.seeds, args.overrides)

@@ -44,7 +44,7 @@ Status and browsing (`reprolab.data.status`, `reprolab.data.browse`)
     `reprolab data status` (table per card and profile), `reprolab browse <id>` (FiftyOne App;
     `--run` shows `<run dir>/predictions.parquet`: columns id, prediction, optional confidence).
 
-CLI (`reprolab.data.commands`): `reprolab data fetch|prepare|status <id> [--profile tiny]`,
+CLI (`reprolab.cli.data`): `reprolab data fetch|prepare|status <id> [--profile tiny]`,
 `reprolab browse <id> [--split S] [--run ID]`.
 """
 

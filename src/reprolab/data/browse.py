@@ -33,7 +33,7 @@ def run_dir_of(run: str, root: Path | None = None) -> Path:
     matches = sorted(paths.runs_dir(root).glob(f"*/{run}"))
     if matches:
         return matches[0]
-    from reprolab.cli import MissingDataError
+    from reprolab.errors import MissingDataError
 
     raise MissingDataError(f"run {run!r}: no such run directory, and no result or folder "
                            f"runs/*/{run} (pass the run directory itself)")
@@ -46,7 +46,7 @@ def predictions_path(run: str, root: Path | None = None) -> Path:
 def _read_predictions(run_id: str, root: Path | None) -> dict[str, tuple[int, float | None]]:
     import pyarrow.parquet as pq
 
-    from reprolab.cli import MissingDataError
+    from reprolab.errors import MissingDataError
 
     path = predictions_path(run_id, root)
     if not path.is_file():

@@ -12,6 +12,8 @@ RAR needs a system tool for compressed members: rarfile uses `unrar`, `unar` or 
 
 from __future__ import annotations
 
+from reprolab.errors import StepFailedError
+
 import os
 import posixpath
 import shutil
@@ -26,7 +28,7 @@ from reprolab.data.layout import DatasetLayout
 from reprolab.registry import Source
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(StepFailedError):
     """An archive could not be unpacked; nothing was left in the target folder."""
 
 

@@ -19,6 +19,8 @@ page, the files and the folder to put them in. Verification is remembered in a s
 
 from __future__ import annotations
 
+from reprolab.errors import StepFailedError
+
 import hashlib
 import json
 import os
@@ -47,7 +49,7 @@ USER_AGENT = "reprolab-fetch/0.1"
 _HTML_PREFIXES = (b"<!doctype html", b"<html", b"<head", b"<?xml version")
 
 
-class FetchError(RuntimeError):
+class FetchError(StepFailedError):
     """A source could not be obtained; the message says which file, from where, and why."""
 
 
@@ -275,7 +277,7 @@ class FetchedSource:
 
 
 def _missing_manual(card: DatasetCard, layout: DatasetLayout, missing: list[Source]) -> Exception:
-    from reprolab.cli import MissingDataError
+    from reprolab.errors import MissingDataError
 
     manual = card.manual
     folder = (layout.dataset_dir / manual.place_in) if manual else layout.raw
@@ -454,7 +456,7 @@ def _fetch_dataset(card: DatasetCard, layout: DatasetLayout, *, mirrors: Iterabl
             fetched.append(fetch_source(card, source, layout, mirrors=mirrors, progress=progress,
                                         retries=retries, backoff=backoff))
         except Exception as error:
-            from reprolab.cli import MissingDataError
+            from reprolab.errors import MissingDataError
 
             if isinstance(error, MissingDataError) and source.manual:
                 missing.append(source)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from reprolab.errors import StepFailedError
+
 import fcntl
 import os
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-class BusyError(RuntimeError):
+class BusyError(StepFailedError):
     """Another process holds the lock (it is fetching or preparing the same thing)."""
 
 

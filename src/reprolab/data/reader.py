@@ -129,7 +129,7 @@ def open_split(dataset_id: str, split: str, profile: Profile = "full", *,
     """Open a prepared split. Raises MissingDataError (with the command to run) if not prepared."""
     layout = DatasetLayout(dataset_id, profile, root)
     if split not in layout.prepared_splits():
-        from reprolab.cli import MissingDataError
+        from reprolab.errors import MissingDataError
 
         have = ", ".join(layout.prepared_splits()) or "none"
         flag = "" if profile == "full" else f" --profile {profile}"

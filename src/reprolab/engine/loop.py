@@ -1,22 +1,11 @@
 """The one training loop and the one evaluation loop every recipe runs.
 
-`fit(task, config, run_dir, ctx)` trains a task's model as the recipe's `optim:` block says and
-leaves in `run_dir`: `checkpoints/last.pt` (resumable), `checkpoints/final.pt` (weights of the
-last epoch) and `metrics.jsonl` (one line per epoch). Keys of `optim:` read here, beside those of
-reprolab.engine.optim:
-
-    batch_size          global batch (split evenly across ranks)
-    epochs
-    drop_last           drop the incomplete last training batch (default true)
-    clip_grad_norm      max global L2 norm of the gradients (null: no clipping)
-    clip_grad_value     max absolute gradient value (null: no clipping)
-    amp                 none | bf16 | fp16 (CUDA only; fp16 uses a GradScaler)
-    channels_last       NHWC memory format (CUDA only)
-    num_workers         data-loader workers per process
-    eval_every          evaluate every N epochs and after the last (0: never; `reprolab evaluate` does)
-    checkpoint_every    also checkpoint every N iterations inside an epoch (0: epoch ends only)
-    deterministic       deterministic cuDNN / torch kernels
-    max_steps_per_epoch cap on iterations per epoch (null: the whole split); for smoke runs
+`fit(task, config, run_dir, ctx)` trains a task's model as the recipe's `optim:` block
+(reprolab.engine.options.TrainOptions) says and leaves in `run_dir`: `checkpoints/last.pt`
+(resumable), `checkpoints/final.pt` (weights of the last epoch) and `metrics.jsonl` (one line per
+epoch). Reading top to bottom: `fit` builds the model (and applies `model.init_from`), the
+optimizer and schedule, restores a checkpoint, then runs `train_one_epoch` and `evaluate` per
+epoch, as torchvision's reference scripts do.
 """
 
 from __future__ import annotations
@@ -36,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from reprolab.engine import checkpoint, distributed
 from reprolab.engine.distributed import DistContext
 from reprolab.engine.logs import JsonlLog, progress
+from reprolab.engine.options import TrainOptions
 from reprolab.engine.optim import build_optimizer, build_scheduler
 from reprolab.engine.sampling import EpochSampler
 from reprolab.engine.seeding import (
@@ -146,61 +136,112 @@ def evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *
     return distributed.broadcast_object(ctx, metrics)
 
 
+def init_from_run(task: Task, model: nn.Module) -> list[str]:
+    """Apply the recipe's `model.init_from` (another run's weights); return the tensors kept fresh."""
+    from reprolab.models.weights import init_checkpoint_path, load_matching_weights
+
+    init = getattr(task.model_cfg, "init_from", None)
+    path = init_checkpoint_path(init.model_dump() if init else None, task.profile)
+    return load_matching_weights(model, path) if path is not None else []
+
+
+@dataclass
+class TrainState:
+    """What one epoch needs besides the model: optimizer, schedule, precision and running loss."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    precision: Precision
+    running: dict[str, float] = field(default_factory=lambda: {"loss_sum": 0.0, "steps": 0})
+
+
+def train_one_epoch(task: Task, train_model: nn.Module, model: nn.Module, loader: DataLoader,
+                    state: TrainState, options: TrainOptions, ctx: DistContext, *, epoch: int,
+                    start_batch: int, iters_per_epoch: int, save_last, show_progress: bool) -> None:
+    """One pass over `loader` (from `start_batch` on, after a resume inside the epoch)."""
+    train_model.train()
+    channels_last = options.channels_last and ctx.device.type == "cuda"
+    precision, running = state.precision, state.running
+    bar = progress(loader, enabled=show_progress and ctx.is_main, total=iters_per_epoch - start_batch,
+                   desc=f"epoch {epoch + 1}/{options.epochs}")
+    for step, batch in enumerate(bar, start=start_batch):
+        batch = to_device(batch, ctx.device, channels_last)
+        with precision.autocast():
+            loss = task.training_loss(train_model, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch + 1}, iteration {step + 1}: loss is {loss.item()}")
+        state.optimizer.zero_grad(set_to_none=True)
+        precision.scaler.scale(loss).backward()
+        if options.clip_grad_norm is not None or options.clip_grad_value is not None:
+            precision.scaler.unscale_(state.optimizer)
+            if options.clip_grad_value is not None:
+                nn.utils.clip_grad_value_(model.parameters(), options.clip_grad_value)
+            if options.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), options.clip_grad_norm)
+        precision.scaler.step(state.optimizer)
+        precision.scaler.update()
+        state.scheduler.step()
+        running["loss_sum"] += float(loss.detach())
+        running["steps"] += 1
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{running['loss_sum'] / running['steps']:.4f}")
+        every = options.checkpoint_every
+        if every and (step + 1) % every == 0 and step + 1 < iters_per_epoch:
+            save_last(epoch, step + 1)
+        if step + 1 >= iters_per_epoch:
+            break
+
+
 def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, seed: int,
         resume: bool = False, show_progress: bool = True, verbose: bool = False) -> FitResult:
     """Train `task` as `config["optim"]` says; `verbose` prints one summary line per epoch."""
     started = time.perf_counter()
-    optim = config["optim"]
+    options = TrainOptions.parse(config["optim"], where="optim", recipe=config.get("recipe"))
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     log = JsonlLog(run_dir / "metrics.jsonl", enabled=ctx.is_main)
     on_cuda = ctx.device.type == "cuda"
-    channels_last = bool(optim.get("channels_last", False)) and on_cuda
-    deterministic_algorithms(bool(optim.get("deterministic", False)))
+    channels_last = options.channels_last and on_cuda
+    deterministic_algorithms(options.deterministic)
 
     seed_everything(seed)
-    model = task.build_model().to(ctx.device)
+    model = task.build_model()
+    init_from_run(task, model)
+    model = model.to(ctx.device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(task.param_groups(model), optim)
+    optimizer = build_optimizer(task.param_groups(model), options)
 
     train_set = task.build_dataset("train")
     eval_set = task.build_dataset("eval")
-    global_batch = int(optim["batch_size"])
-    per_rank = _per_rank(global_batch, ctx)
+    per_rank = _per_rank(options.batch_size, ctx)
     sampler = EpochSampler(len(train_set), shuffle=True, seed=seed, rank=ctx.rank,
-                           world_size=ctx.world_size, global_batch_size=global_batch,
-                           drop_last=bool(optim.get("drop_last", True)))
+                           world_size=ctx.world_size, global_batch_size=options.batch_size,
+                           drop_last=options.drop_last)
     iters_per_epoch = sampler.global_batches()
-    if optim.get("max_steps_per_epoch"):
-        iters_per_epoch = min(iters_per_epoch, int(optim["max_steps_per_epoch"]))
+    if options.max_steps_per_epoch:
+        iters_per_epoch = min(iters_per_epoch, options.max_steps_per_epoch)
     if iters_per_epoch == 0:
         raise ValueError(
             f"the training split has {len(train_set)} samples, fewer than one batch of "
-            f"{global_batch}; lower optim.batch_size"
+            f"{options.batch_size}; lower optim.batch_size"
         )
-    scheduler = build_scheduler(optimizer, optim, iters_per_epoch)
-    precision = Precision(optim.get("amp"), ctx.device)
-    epochs = int(optim["epochs"])
-    num_workers = int(optim.get("num_workers", 0))
-    clip_norm = optim.get("clip_grad_norm")
-    clip_value = optim.get("clip_grad_value")
-    checkpoint_every = int(optim.get("checkpoint_every", 0))
-    eval_every = int(optim.get("eval_every", 1))
+    state = TrainState(optimizer, build_scheduler(optimizer, options, iters_per_epoch),
+                       Precision(options.amp, ctx.device))
 
-    start_epoch, start_batch, running = 0, 0, {"loss_sum": 0.0, "steps": 0}
+    start_epoch, start_batch = 0, 0
     history: list[dict[str, Any]] = []
     last_path = ckpt_dir / checkpoint.LAST
     if resume and last_path.is_file():
-        state = checkpoint.load(last_path, map_location=ctx.device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        precision.scaler.load_state_dict(state["scaler"])
-        start_epoch, start_batch = state["epoch"], state["batch"]
-        running = state["running"]
-        history = state["history"]
-        set_rng_state(state["rng"][min(ctx.rank, len(state["rng"]) - 1)])
+        saved = checkpoint.load(last_path, map_location=ctx.device)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state.scheduler.load_state_dict(saved["scheduler"])
+        state.precision.scaler.load_state_dict(saved["scaler"])
+        start_epoch, start_batch = saved["epoch"], saved["batch"]
+        state.running = saved["running"]
+        history = saved["history"]
+        set_rng_state(saved["rng"][min(ctx.rank, len(saved["rng"]) - 1)])
         log.truncate_after(start_epoch)
     elif resume and ctx.is_main:
         print(f"reprolab: no checkpoint at {last_path}; starting from scratch")
@@ -214,47 +255,22 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
         if ctx.is_main:
             checkpoint.save(last_path, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": precision.scaler.state_dict(),
-                "epoch": epoch, "batch": batch, "running": dict(running), "history": history,
+                "scheduler": state.scheduler.state_dict(), "scaler": state.precision.scaler.state_dict(),
+                "epoch": epoch, "batch": batch, "running": dict(state.running), "history": history,
                 "rng": states, "config": config, "seed": seed,
             })
         distributed.barrier(ctx)
 
-    for epoch in range(start_epoch, epochs):
+    for epoch in range(start_epoch, options.epochs):
         sampler.set_epoch(epoch, start_batch)
-        loader = _loader(train_set, sampler, per_rank, task, "train", num_workers, ctx.device,
+        loader = _loader(train_set, sampler, per_rank, task, "train", options.num_workers, ctx.device,
                          seed=seed * 1000 + epoch)
-        train_model.train()
         epoch_started = time.perf_counter()
-        bar = progress(loader, enabled=show_progress and ctx.is_main,
-                       total=iters_per_epoch - start_batch, desc=f"epoch {epoch + 1}/{epochs}")
-        for step, batch in enumerate(bar, start=start_batch):
-            batch = to_device(batch, ctx.device, channels_last)
-            with precision.autocast():
-                loss = task.training_loss(train_model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch + 1}, iteration {step + 1}: loss is {loss.item()}")
-            optimizer.zero_grad(set_to_none=True)
-            precision.scaler.scale(loss).backward()
-            if clip_norm is not None or clip_value is not None:
-                precision.scaler.unscale_(optimizer)
-                if clip_value is not None:
-                    nn.utils.clip_grad_value_(model.parameters(), float(clip_value))
-                if clip_norm is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), float(clip_norm))
-            precision.scaler.step(optimizer)
-            precision.scaler.update()
-            scheduler.step()
-            running["loss_sum"] += float(loss.detach())
-            running["steps"] += 1
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{running['loss_sum'] / running['steps']:.4f}")
-            if checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < iters_per_epoch:
-                save_last(epoch, step + 1)
-            if step + 1 >= iters_per_epoch:
-                break
+        train_one_epoch(task, train_model, model, loader, state, options, ctx, epoch=epoch,
+                        start_batch=start_batch, iters_per_epoch=iters_per_epoch, save_last=save_last,
+                        show_progress=show_progress)
         start_batch = 0
-
+        running = state.running
         record: dict[str, Any] = {
             "epoch": epoch,
             "split": "train",
@@ -262,25 +278,24 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
             "lr": optimizer.param_groups[0]["lr"] / optimizer.param_groups[0].get("lr_mult", 1.0),
             "epoch_time_s": time.perf_counter() - epoch_started,
         }
-        running = {"loss_sum": 0.0, "steps": 0}
-        last_epoch = epoch + 1 == epochs
-        if eval_every and ((epoch + 1) % eval_every == 0 or last_epoch):
-            metrics = evaluate(task, model, eval_set, ctx, num_workers=num_workers,
-                               amp=optim.get("amp"), channels_last=channels_last,
-                               show_progress=show_progress)
+        state.running = {"loss_sum": 0.0, "steps": 0}
+        last_epoch = epoch + 1 == options.epochs
+        if options.eval_every and ((epoch + 1) % options.eval_every == 0 or last_epoch):
+            metrics = evaluate(task, model, eval_set, ctx, num_workers=options.num_workers,
+                               amp=options.amp, channels_last=channels_last, show_progress=show_progress)
             record.update({f"eval_{k}": v for k, v in metrics.items()})
         history.append(record)
         log.write(record)
         if ctx.is_main and verbose:
             shown = ", ".join(f"{k}={v:.4g}" for k, v in record.items()
                               if isinstance(v, float) and math.isfinite(v) and k != "epoch_time_s")
-            print(f"epoch {epoch + 1}/{epochs}: {shown}", flush=True)
+            print(f"epoch {epoch + 1}/{options.epochs}: {shown}", flush=True)
         save_last(epoch + 1, 0)
 
     final_path = ckpt_dir / checkpoint.FINAL
     if ctx.is_main:
         checkpoint.save(final_path, {"model": model.state_dict(), "config": config, "seed": seed,
-                                     "epochs": epochs, "history": history})
+                                     "epochs": options.epochs, "history": history})
     distributed.barrier(ctx)
     return FitResult(history=history, final_checkpoint=final_path,
                      wall_time_s=time.perf_counter() - started)

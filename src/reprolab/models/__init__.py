@@ -13,39 +13,34 @@ Video models take keyword arguments ``num_classes`` (required), ``num_segments``
 nothing is downloaded), ``dropout`` (0.5), ``width_multiplier`` (1.0; e.g. 0.25 for the tiny
 CPU profile: stage widths 16/32/64/128, no ImageNet weights), ``zero_init_residual`` and, for
 SELFY, ``window`` ((5, 9, 9)); for MotionSqueeze, ``window`` (15), ``temperature`` (100).
-``list_models()`` names what exists.
+``list_models()`` names what exists; each name is a function below. Every model carries
+``pretrained_cfg``: the input convention of its initial weights (channel order, scale, mean,
+std, input size), as timm's ``default_cfg`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from os import PathLike
 
 import torch.nn as nn
 
+from reprolab.catalog import Catalog
+from reprolab.models.backbones import IMAGENET_INPUT
 from reprolab.models.backbones.resnet_tsm import build_tsm_resnet
-from reprolab.models.motion_squeeze import MotionSqueeze
-from reprolab.models.stss import SELFYBlock
-from reprolab.models.tsn import TSN, param_groups
+from reprolab.models.video.motion_squeeze import MotionSqueeze
+from reprolab.models.video.stss import SELFYBlock
+from reprolab.models.video.tsn import TSN, param_groups
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
-    if name in _REGISTRY:
-        raise ValueError(f"model {name!r} is already registered")
-    _REGISTRY[name] = builder
+MODELS: Catalog = Catalog("model")
+register_model = MODELS.register
 
 
 def list_models() -> list[str]:
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
-    return _REGISTRY[name](**kwargs)
+    return MODELS.get(name)(**kwargs)
 
 
 def _video_model(
@@ -83,13 +78,49 @@ def _video_model(
         backbone.motion = MotionSqueeze(backbone.layer2_channels, num_segments, **motion_kwargs)
     elif motion_kwargs:
         raise TypeError(f"unexpected arguments for a {arch} model: {sorted(motion_kwargs)}")
-    return TSN(backbone, num_classes, num_segments, dropout)
+    model = TSN(backbone, num_classes, num_segments, dropout)
+    model.pretrained_cfg = dict(IMAGENET_INPUT)  # torchvision ImageNet weights
+    return model
 
 
-for _depth in ("resnet18", "resnet50"):
-    register_model(f"tsn_{_depth}", partial(_video_model, _depth, None, shift=False))
-    register_model(f"tsm_{_depth}", partial(_video_model, _depth, None))
-    register_model(f"selfy_tsm_{_depth}", partial(_video_model, _depth, "selfy"))
-    register_model(f"ms_tsm_{_depth}", partial(_video_model, _depth, "ms"))
+@register_model
+def tsn_resnet18(**kwargs) -> TSN:
+    return _video_model("resnet18", None, shift=False, **kwargs)
 
-__all__ = ["TSN", "create_model", "list_models", "param_groups", "register_model"]
+
+@register_model
+def tsn_resnet50(**kwargs) -> TSN:
+    return _video_model("resnet50", None, shift=False, **kwargs)
+
+
+@register_model
+def tsm_resnet18(**kwargs) -> TSN:
+    return _video_model("resnet18", None, **kwargs)
+
+
+@register_model
+def tsm_resnet50(**kwargs) -> TSN:
+    return _video_model("resnet50", None, **kwargs)
+
+
+@register_model
+def selfy_tsm_resnet18(**kwargs) -> TSN:
+    return _video_model("resnet18", "selfy", **kwargs)
+
+
+@register_model
+def selfy_tsm_resnet50(**kwargs) -> TSN:
+    return _video_model("resnet50", "selfy", **kwargs)
+
+
+@register_model
+def ms_tsm_resnet18(**kwargs) -> TSN:
+    return _video_model("resnet18", "ms", **kwargs)
+
+
+@register_model
+def ms_tsm_resnet50(**kwargs) -> TSN:
+    return _video_model("resnet50", "ms", **kwargs)
+
+
+__all__ = ["MODELS", "TSN", "create_model", "list_models", "param_groups", "register_model"]

@@ -25,75 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reprolab.models.backbones.bn_inception import INPUT_CONFIG as BN_INCEPTION_INPUT
-from reprolab.models.backbones.bn_inception import BNInception, load_bn_inception_weights
+from reprolab.models.backbones import create_backbone
 
-IMAGENET_INPUT = {"channel_order": "RGB", "scale": 1.0, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
-BACKBONES = ("bn_inception", "resnet18", "resnet34", "resnet50", "resnet101")
 POOLINGS = ("avg+max", "avg", "max")
-
-
-class ResNetFeatures(nn.Module):
-    """A torchvision ResNet up to its last stage (no pooling, no classifier)."""
-
-    def __init__(self, name: str):
-        super().__init__()
-        import torchvision
-
-        net = getattr(torchvision.models, name)(weights=None)
-        self.feature_dim = net.fc.in_features
-        self.input_config = IMAGENET_INPUT
-        self.body = nn.Sequential(
-            net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def load_imagenet(self, path: Path) -> None:
-        """Load a torchvision ImageNet checkpoint (``resnet50-*.pth``); its ``fc`` is dropped."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        # torchvision names (conv1, layer1.0.conv1, ...) map onto body.<index>.
-        names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
-        renamed = {}
-        for key, value in state.items():
-            head, _, rest = key.partition(".")
-            if head == "fc":
-                continue
-            if head not in names:
-                raise ValueError(f"{path}: unexpected key {key!r} for a torchvision ResNet")
-            renamed[f"body.{names.index(head)}.{rest}"] = value
-        missing, unexpected = self.load_state_dict(renamed, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"{path} does not match this ResNet: missing {missing[:5]}, unexpected {unexpected[:5]}")
-
-
-def backbone_input_config(name: str) -> dict[str, Any]:
-    """The input convention of a backbone's pretrained weights (channel order, scale, mean, std)."""
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
-    return BN_INCEPTION_INPUT if name == "bn_inception" else IMAGENET_INPUT
-
-
-def build_backbone(name: str, weights: str | Path | None = None) -> nn.Module:
-    """A feature extractor with ``feature_dim`` and ``input_config``; weights from a local file."""
-    if name == "bn_inception":
-        backbone: nn.Module = BNInception()
-        if weights is not None:
-            load_bn_inception_weights(backbone, weights)
-        return backbone
-    if name in BACKBONES:
-        backbone = ResNetFeatures(name)
-        if weights is not None:
-            path = Path(weights)
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"{name} weights not found at {path}; fetch them with "
-                    f"`reprolab data fetch weights-{name}-imagenet` or place the torchvision checkpoint there"
-                )
-            backbone.load_imagenet(path)
-        return backbone
-    raise ValueError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONES)}")
 
 
 class EmbeddingModel(nn.Module):
@@ -163,6 +97,27 @@ class EmbeddingModel(nn.Module):
         return list(self.embedding.parameters())
 
 
+class EmbeddingWithLoss(nn.Module):
+    """The embedding network and its loss in one module, so that the engine's optimizer, gradient
+    clipping and checkpoints cover the loss's parameters (proxies) too, as the official code does.
+
+    ``loss_lr_mult``: the learning-rate multiplier of the loss's parameter group (default: the
+    loss's own ``lr_multiplier``, 100 for Proxy Anchor). ``steps_done`` counts optimisation steps,
+    so a warm-up survives a resume (it is saved with the weights).
+    """
+
+    def __init__(self, net: EmbeddingModel, criterion: nn.Module, loss_lr_mult: float | None = None):
+        super().__init__()
+        self.net = net
+        self.criterion = criterion
+        self.loss_lr_mult = float(loss_lr_mult if loss_lr_mult is not None
+                                  else getattr(criterion, "lr_multiplier", 1.0))
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+
 def build_embedding_model(
     backbone: str = "bn_inception",
     embedding_size: int = 512,
@@ -172,7 +127,8 @@ def build_embedding_model(
     weights: str | Path | None = None,
 ) -> EmbeddingModel:
     """The embedding model of a recipe's ``model:`` block (weights: a local file path or None)."""
-    return EmbeddingModel(build_backbone(backbone, weights), embedding_size, pooling, normalize, freeze_bn)
+    return EmbeddingModel(create_backbone(backbone, weights), embedding_size, pooling, normalize,
+                          freeze_bn)
 
 
 def param_groups(model: EmbeddingModel, criterion: nn.Module, lr: float) -> list[dict[str, Any]]:
@@ -188,32 +144,3 @@ def param_groups(model: EmbeddingModel, criterion: nn.Module, lr: float) -> list
         multiplier = float(getattr(criterion, "lr_multiplier", 1.0))
         groups.append({"params": loss_params, "lr": lr * multiplier, "name": "loss"})
     return groups
-
-
-class RGBToBGR(nn.Module):
-    """Reverse the channel axis of a (..., 3, H, W) image (the Caffe weights expect BGR)."""
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return image.flip(-3)
-
-
-def input_transform(input_config: dict[str, Any], train: bool, crop: int = 224, resize: int = 256):
-    """The official image transform: RandomResizedCrop + flip (train) or Resize + CenterCrop (eval),
-    then the backbone's convention (BN-Inception: BGR in [0, 255] minus the mean; ResNet: ImageNet
-    mean/std). The 256x256 (dagger) rows use ``crop=256, resize=292`` (code/dataset/utils.py)."""
-    from torchvision.transforms import v2
-
-    geometry = (
-        [v2.RandomResizedCrop(crop, antialias=True), v2.RandomHorizontalFlip()]
-        if train
-        else [v2.Resize(resize, antialias=True), v2.CenterCrop(crop)]
-    )
-    scale = float(input_config["scale"])
-    mean = [m / scale for m in input_config["mean"]]
-    std = [s / scale for s in input_config["std"]]
-    steps = [v2.ToImage(), *geometry, v2.ToDtype(torch.float32, scale=True)]
-    if input_config["channel_order"] == "BGR":
-        steps.append(RGBToBGR())
-    # (x - mean/scale) / (std/scale) == (scale * x - mean) / std
-    steps.append(v2.Normalize(mean=mean, std=std))
-    return v2.Compose(steps)

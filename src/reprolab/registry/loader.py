@@ -11,12 +11,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from reprolab import paths
+from reprolab.errors import InvalidRegistryError
 from reprolab.registry.models import Benchmark, DatasetCard, Paper, PublishedRow, Recipe
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class RegistryError(ValueError):
+class RegistryError(InvalidRegistryError):
     """A registry file is missing, unreadable or invalid. The message names the file and key."""
 
     def __init__(self, path: Path | str, problems: list[str]):
@@ -208,7 +209,7 @@ def load_registry(root: Path | None = None) -> Registry:
     return reg
 
 
-class RegistryErrors(ValueError):
+class RegistryErrors(InvalidRegistryError):
     """Several registry files are invalid; each entry names its file and keys."""
 
     def __init__(self, errors: list[RegistryError]):

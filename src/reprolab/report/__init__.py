@@ -2,8 +2,8 @@
 
 The flow is `inputs` (registry files and run results) -> `aggregate` (seeds -> mean, std, n,
 95% t-interval) -> `compare` (one verdict per published number) -> `render` (markdown, CSV) and
-`figures` (PNG). `check` lists inconsistencies between published tables and recipes, and
-`commands` adds `reprolab report` to the CLI.
+`figures` (PNG). `check` lists inconsistencies between published tables and recipes;
+`reprolab report` (reprolab.cli.report) drives them.
 """
 
 from reprolab.report.aggregate import aggregate_runs, runs_frame

@@ -25,7 +25,7 @@ from reprolab.registry import (
     load_recipe,
 )
 from reprolab.registry.loader import recipe_files
-from reprolab.results import ResultsStore, RunResult
+from reprolab.results import ResultsStore, RunResult, latest_attempts
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class UnreadableResult:
 
 
 def load_runs(results_dir: Path | None = None) -> tuple[list[RunResult], list[UnreadableResult]]:
-    """Every run result under `results_dir`, sorted by recipe and run id.
+    """The latest attempt of every run under `results_dir`, sorted by recipe and run id.
 
     A corrupt or invalid result file does not stop the report: it is returned separately so the
     report can name it.
@@ -124,5 +124,4 @@ def load_runs(results_dir: Path | None = None) -> tuple[list[RunResult], list[Un
         except ValueError as error:
             message = str(error).removeprefix(f"{path}: ")  # the path is reported separately
             unreadable.append(UnreadableResult(path=path, error=message))
-    runs.sort(key=lambda run: (run.recipe, run.run_id))
-    return runs, unreadable
+    return latest_attempts(runs), unreadable

@@ -1,8 +1,14 @@
 """What a task gives the shared training engine: a model, datasets, a loss and metrics.
 
-The engine owns the loop (devices, DDP, AMP, clipping, schedules, checkpoints, logs); a task owns
-everything that is specific to a kind of problem. A new paper plugs in by writing a Task, not by
-copying the loop.
+The engine owns the loop (devices, DDP, AMP, clipping, schedules, checkpoints, init_from, logs);
+a task owns everything that is specific to a kind of problem. A new paper plugs in by writing a
+Task with its typed recipe blocks, not by copying the loop:
+
+    @TASKS.register(name="video-classification")
+    class VideoClassification(Task):
+        Model = VideoModelConfig      # the recipe's `model:` block, typed (extra keys forbidden)
+        Data = VideoDataConfig        # `data:`
+        Eval = VideoEvalConfig        # `eval:`; `optim:` is the engine's TrainOptions
 
 Batches are dicts of tensors; the engine moves every tensor to the device and hands the batch to
 the task. Datasets receive `(index, seed)` pairs from the engine's sampler; training datasets
@@ -14,13 +20,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 from torch.utils.data import Dataset
 
+from reprolab.catalog import Catalog
+from reprolab.config import Options
+from reprolab.engine.options import TrainOptions
+
 Split = Literal["train", "eval"]
+TASKS: Catalog = Catalog("task")
 
 
 @dataclass(frozen=True)
@@ -33,16 +45,82 @@ class SplitDescription:
     fingerprint: str
 
 
+class InitFrom(Options):
+    """Fine-tune from another run's final weights (tensors whose shapes differ stay fresh)."""
+
+    recipe: str | None = Field(default=None, description="its latest evaluated run of this profile")
+    checkpoint: str | None = Field(default=None, description="a checkpoint file")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InitFrom:
+        if (self.recipe is None) == (self.checkpoint is None):
+            raise ValueError("give exactly one of `recipe` or `checkpoint`")
+        return self
+
+
+class ModelConfig(Options):
+    """Keys every task's `model:` block has."""
+
+    init_from: InitFrom | None = None
+
+
+class DataConfig(Options):
+    """Keys every task's `data:` block has; splits default to the benchmark's."""
+
+    dataset: str | None = Field(default=None, description="default: the benchmark's dataset")
+    train_split: str | None = None
+    eval_split: str | None = None
+    extra_datasets: list[str] = Field(default_factory=list, description="fetched with the dataset (weights)")
+
+
+class EvalConfig(Options):
+    batch_size: int | None = Field(default=None, gt=0, description="default: optim.batch_size")
+
+
 class Task(ABC):
     """One kind of problem (video classification, retrieval, ...) for the shared engine."""
 
+    Model: ClassVar[type[ModelConfig]] = ModelConfig
+    Data: ClassVar[type[DataConfig]] = DataConfig
+    Eval: ClassVar[type[EvalConfig]] = EvalConfig
+    default_splits: ClassVar[dict[str, str]] = {"train": "train", "eval": "test"}
+
     def __init__(self, config: dict[str, Any]):
         self.config = config
+        recipe = config.get("recipe")
+        self.model_cfg = self.Model.parse(config.get("model"), where="model", recipe=recipe)
+        self.data_cfg = self.Data.parse(config.get("data"), where="data", recipe=recipe)
+        self.eval_cfg = self.Eval.parse(config.get("eval"), where="eval", recipe=recipe)
+        self.options = TrainOptions.parse(config.get("optim"), where="optim", recipe=recipe)
+        self.profile = config.get("profile", "full")
+        bench = config.get("benchmark_spec") or {}
+        self.protocol: dict[str, Any] = bench.get("protocol", {})
+        self.dataset_id = self.data_cfg.dataset or bench.get("dataset")
+        if not self.dataset_id:
+            raise KeyError(f"recipe {recipe!r}: no dataset (benchmark_spec.dataset or data.dataset)")
+        self.split_names = {
+            "train": self.data_cfg.train_split or bench.get("train_split") or self.default_splits["train"],
+            "eval": self.data_cfg.eval_split or _single(bench.get("eval_split")) or self.default_splits["eval"],
+        }
+        self._splits: dict[str, Any] = {}
 
-    # ---- what the run needs --------------------------------------------------------------
+    # ---- data ----------------------------------------------------------------------------
+    def open_split(self, name: str):
+        """A prepared split of the task's dataset by its name (cached)."""
+        if name not in self._splits:
+            from reprolab.data.reader import open_split
+
+            self._splits[name] = open_split(self.dataset_id, name, self.profile)
+        return self._splits[name]
+
     def check_data(self) -> None:
-        """Raise reprolab.cli.MissingDataError now if the data or weights are not in place."""
-        return None
+        """Raise MissingDataError now if the data or weights are not in place."""
+        from reprolab.models.weights import init_checkpoint_path
+
+        self.open_split(self.split_names["train"])
+        self.open_split(self.split_names["eval"])
+        init = self.model_cfg.init_from
+        init_checkpoint_path(init.model_dump() if init else None, self.profile)
 
     @abstractmethod
     def build_model(self, *, pretrained: bool = True) -> nn.Module:
@@ -55,8 +133,9 @@ class Task(ABC):
     @abstractmethod
     def build_dataset(self, split: Split) -> Dataset: ...
 
-    @abstractmethod
-    def describe_split(self, dataset: Dataset, split: Split) -> SplitDescription: ...
+    def describe_split(self, dataset: Dataset, split: Split) -> SplitDescription:
+        prepared = dataset.split  # type: ignore[attr-defined]
+        return SplitDescription(self.dataset_id, prepared.split, len(prepared), prepared.fingerprint)
 
     def collate_fn(self, split: Split) -> Callable | None:
         return None
@@ -74,4 +153,8 @@ class Task(ABC):
 
     # ---- what the run is evaluated on ----------------------------------------------------
     def eval_batch_size(self) -> int:
-        return int(self.config.get("eval", {}).get("batch_size", self.config["optim"]["batch_size"]))
+        return self.eval_cfg.batch_size or self.options.batch_size
+
+
+def _single(split: str | list[str] | None) -> str | None:
+    return split if isinstance(split, str) or split is None else split[0]

@@ -1,213 +1,124 @@
 """Video classification (SELFY, MotionSqueeze, TSM/TSN baselines) on the shared engine.
 
-Recipe keys read here (see reproductions/selfy/recipes/_base.yaml for a full example):
-
-    model:  name        a reprolab.models factory name, e.g. selfy_tsm_resnet50
-            segments    frames per clip (T)
-            pretrained  a weights card id (weights-resnet50-imagenet) or none
-            init_from   {recipe: <id>} (its latest evaluated run's weights) or {checkpoint: <path>}:
-                        fine-tuning; tensors whose shapes differ (the classifier) stay fresh
-            dropout, width_multiplier, options (extra factory keywords, e.g. {window: [5, 9, 9]})
-    data:   sampling    segment (TSN, --mode 1) | dense (I3D, --mode 0)
-            resize      [h, w] exact size, or an int short side
-            crop, scales, max_distort, flip, selective_flip
-            train_split, eval_split   (default: the benchmark's)
-    eval:   clips, crops (default: the benchmark's protocol), resize, crop, batch_size
-
-Test-time views (clips x crops) are scored separately and their logits averaged, as the official
-Kinetics test does.
+The recipe blocks this task reads are the typed configs below (see
+reproductions/selfy/recipes/_base.yaml for a full example). Test-time views (clips x crops) are
+scored separately and their logits averaged, as the official Kinetics test does.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from reprolab.data.transforms import mirror_sensitive
-from reprolab.data.video import VideoClipDataset
+from reprolab.data.datasets.video import VideoClipDataset
+from reprolab.data.transforms.video import mirror_sensitive
 from reprolab.metrics.classification import classification_metrics
-from reprolab.tasks.base import Split, SplitDescription, Task
+from reprolab.tasks.base import TASKS, DataConfig, EvalConfig, ModelConfig, Split, Task
 
 
-def _required(block: dict[str, Any], block_name: str, key: str) -> Any:
-    if key not in block:
-        raise KeyError(f"recipe key `{block_name}.{key}` is required by the video-classification task")
-    return block[key]
+class VideoModelConfig(ModelConfig):
+    name: str = Field(description="a reprolab.models name, e.g. selfy_tsm_resnet50")
+    segments: int = Field(gt=0, description="frames per clip (T)")
+    pretrained: str | None = Field(default=None, description="a weights card id, or none")
+    dropout: float = Field(default=0.5, ge=0, lt=1)
+    width_multiplier: float = Field(default=1.0, gt=0)
+    options: dict[str, Any] | None = Field(default=None, description="extra model keywords, e.g. window")
 
 
-def pretrained_weights_path(card_id: str | None, root: Path | None = None) -> Path | None:
-    """The file a `weights-*` card fetched (its first source), or MissingDataError naming the fetch."""
-    if card_id in (None, "none", False):
-        return None
-    from reprolab.cli import MissingDataError
-    from reprolab.data.layout import DatasetLayout
-    from reprolab.registry import load_card
-
-    layout = DatasetLayout(str(card_id), "full", root)
-    if not layout.card_path.is_file():
-        raise KeyError(f"model.pretrained: {card_id!r} is not a weights card (no {layout.card_path})")
-    card = load_card(layout.card_path)
-    path = layout.raw_file(card.sources[0].filename)
-    if not path.is_file():
-        raise MissingDataError(
-            f"{card_id}: pretrained weights not found at {path}. Run: reprolab data fetch {card_id}"
-        )
-    return path
+class VideoDataConfig(DataConfig):
+    sampling: Literal["segment", "dense"] = "segment"  # TSN --mode 1 | I3D --mode 0
+    dense_window: int = Field(default=64, gt=0)
+    resize: int | tuple[int, int] = Field(default=(240, 320), description="[h, w], or the short side")
+    crop: int = Field(default=224, gt=0)
+    scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
+    max_distort: int = Field(default=1, ge=0)
+    flip: bool = True
+    selective_flip: bool = Field(default=True, description="never flip the left/right classes")
 
 
-def init_checkpoint_path(init_from: dict[str, Any] | None, profile: str) -> Path | None:
-    """The weights `model.init_from` names: {checkpoint: path} or {recipe: id} (its latest result)."""
-    if not init_from:
-        return None
-    if "checkpoint" in init_from:
-        path = Path(init_from["checkpoint"])
-        if not path.is_file():
-            raise FileNotFoundError(f"model.init_from.checkpoint: {path} does not exist")
-        return path
-    if "recipe" not in init_from:
-        raise KeyError("model.init_from: expected {recipe: <id>} or {checkpoint: <path>}")
-    from reprolab.cli import MissingDataError
-    from reprolab.results import ResultsStore
-
-    recipe = init_from["recipe"]
-    done = [r for r in ResultsStore().runs(recipe)
-            if r.status == "ok" and r.profile == profile and r.log_path]
-    for result in reversed(done):  # newest first
-        path = Path(result.log_path).parent / "checkpoints" / "final.pt"
-        if path.is_file():
-            return path
-    raise MissingDataError(
-        f"model.init_from: no evaluated {profile} run of {recipe} with its weights; run "
-        f"`reprolab train {recipe} --profile {profile}` and `reprolab evaluate <run>` first"
-    )
+class VideoEvalConfig(EvalConfig):
+    clips: int | None = Field(default=None, gt=0, description="default: the benchmark's protocol")
+    crops: int | None = Field(default=None, gt=0)
+    resize: int | tuple[int, int] | None = None
+    crop: int | None = Field(default=None, gt=0)
 
 
-def load_matching_weights(model: nn.Module, path: Path) -> list[str]:
-    """Copy every tensor of a checkpoint whose name and shape match; return the names skipped.
-
-    Fine-tuning on another label set skips the classifier, which keeps its fresh initialisation.
-    """
-    from reprolab.engine import checkpoint
-
-    own = model.state_dict()
-    saved = checkpoint.load(path)["model"]
-    loadable = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
-    skipped = sorted(set(own) - set(loadable))
-    if len(skipped) > len(own) // 2:
-        raise ValueError(f"{path}: only {len(loadable)} of {len(own)} tensors match this model; "
-                         "is it a checkpoint of the same architecture?")
-    model.load_state_dict(loadable, strict=False)
-    return skipped
-
-
+@TASKS.register(name="video-classification")
 class VideoClassification(Task):
-    def __init__(self, config: dict[str, Any]):
-        super().__init__(config)
-        self.model_cfg = config.get("model", {})
-        self.data_cfg = config.get("data", {})
-        self.eval_cfg = config.get("eval", {})
-        bench = config.get("benchmark_spec") or {}
-        self.protocol = bench.get("protocol", {})
-        self.dataset_id = self.data_cfg.get("dataset", bench.get("dataset"))
-        if not self.dataset_id:
-            raise KeyError(f"recipe {config.get('recipe')!r}: no dataset (benchmark_spec.dataset or data.dataset)")
-        self.split_names = {
-            "train": self.data_cfg.get("train_split", bench.get("train_split", "train")),
-            "eval": self.data_cfg.get("eval_split", bench.get("eval_split", "validation")),
-        }
-        self.profile = config.get("profile", "full")
-        self.segments = int(_required(self.model_cfg, "model", "segments"))
-        self._splits: dict[str, Any] = {}
-
-    # ---- data ----------------------------------------------------------------------------
-    def open_split(self, split: Split):
-        if split not in self._splits:
-            from reprolab.data.reader import open_split
-
-            self._splits[split] = open_split(self.dataset_id, self.split_names[split], self.profile)
-        return self._splits[split]
-
-    def check_data(self) -> None:
-        self.open_split("train")
-        self.open_split("eval")
-        pretrained_weights_path(self.model_cfg.get("pretrained"))
-        init_checkpoint_path(self.model_cfg.get("init_from"), self.profile)
+    Model = VideoModelConfig
+    Data = VideoDataConfig
+    Eval = VideoEvalConfig
+    default_splits = {"train": "train", "eval": "validation"}
 
     @cached_property
     def classes(self) -> list[str]:
-        classes = self.open_split("train").classes
+        classes = self.open_split(self.split_names["train"]).classes
         if not classes:
             raise ValueError(f"{self.dataset_id}/{self.split_names['train']}: the split lists no class names")
         return classes
 
+    def check_data(self) -> None:
+        from reprolab.models.weights import pretrained_weights_path
+
+        super().check_data()
+        pretrained_weights_path(self.model_cfg.pretrained)
+
     @property
     def views(self) -> tuple[int, int]:
-        clips = int(self.eval_cfg.get("clips", self.protocol.get("clips", 1)))
-        crops = int(self.eval_cfg.get("crops", self.protocol.get("crops", 1)))
+        clips = self.eval_cfg.clips or int(self.protocol.get("clips", 1))
+        crops = self.eval_cfg.crops or int(self.protocol.get("crops", 1))
         return clips, crops
 
     def build_dataset(self, split: Split) -> VideoClipDataset:
         data = self.data_cfg
-        resize = data.get("resize", [240, 320])
-        crop = int(data.get("crop", 224))
-        no_flip = mirror_sensitive(self.classes) if data.get("selective_flip", True) else frozenset()
-        common = dict(segments=self.segments, sampling=data.get("sampling", "segment"),
-                      dense_window=int(data.get("dense_window", 64)))
+        no_flip = mirror_sensitive(self.classes) if data.selective_flip else frozenset()
+        common = dict(segments=self.model_cfg.segments, sampling=data.sampling, dense_window=data.dense_window)
         if split == "train":
             return VideoClipDataset(
-                self.open_split("train"), train=True, resize=resize, crop=crop,
-                scales=data.get("scales", (1.0, 0.875, 0.75, 0.66)),
-                max_distort=int(data.get("max_distort", 1)), flip=bool(data.get("flip", True)),
+                self.open_split(self.split_names["train"]), train=True, resize=data.resize, crop=data.crop,
+                scales=data.scales, max_distort=data.max_distort, flip=data.flip,
                 no_flip_classes=no_flip, **common,
             )
         clips, crops = self.views
-        eval_split = self.open_split("eval")
+        eval_split = self.open_split(self.split_names["eval"])
         if eval_split.classes and eval_split.classes != self.classes:
             raise ValueError(f"{self.dataset_id}: splits {self.split_names['train']!r} and "
                              f"{self.split_names['eval']!r} list different classes; prepare again")
         return VideoClipDataset(
-            eval_split, train=False, resize=self.eval_cfg.get("resize", resize),
-            crop=int(self.eval_cfg.get("crop", crop)), clips=clips, crops=crops, **common,
+            eval_split, train=False, resize=self.eval_cfg.resize or data.resize,
+            crop=self.eval_cfg.crop or data.crop, clips=clips, crops=crops, **common,
         )
-
-    def describe_split(self, dataset: VideoClipDataset, split: Split) -> SplitDescription:
-        return SplitDescription(self.dataset_id, self.split_names[split], len(dataset.split),
-                                dataset.split.fingerprint)
 
     # ---- model ---------------------------------------------------------------------------
     def build_model(self, *, pretrained: bool = True) -> nn.Module:
         from reprolab.models import create_model
+        from reprolab.models.weights import pretrained_weights_path
 
         model = self.model_cfg
-        network = create_model(
-            _required(model, "model", "name"),
+        return create_model(
+            model.name,
             num_classes=len(self.classes),
-            num_segments=self.segments,
-            pretrained=pretrained_weights_path(model.get("pretrained")) if pretrained else None,
-            dropout=float(model.get("dropout", 0.5)),
-            width_multiplier=float(model.get("width_multiplier", 1.0)),
-            **dict(model.get("options") or {}),
+            num_segments=model.segments,
+            pretrained=pretrained_weights_path(model.pretrained) if pretrained else None,
+            dropout=model.dropout,
+            width_multiplier=model.width_multiplier,
+            **dict(model.options or {}),
         )
-        init = init_checkpoint_path(model.get("init_from"), self.profile) if pretrained else None
-        if init is not None:
-            load_matching_weights(network, init)
-        return network
 
     def param_groups(self, model: nn.Module):
         from reprolab.models import param_groups
 
-        optim = self.config["optim"]
-        return param_groups(model, lr=float(optim["lr"]), weight_decay=float(optim.get("weight_decay", 0.0)))
+        return param_groups(model, lr=self.options.lr, weight_decay=self.options.weight_decay)
 
     def eval_batch_size(self) -> int:
-        if "batch_size" in self.eval_cfg:
-            return int(self.eval_cfg["batch_size"])
+        if self.eval_cfg.batch_size:
+            return self.eval_cfg.batch_size
         clips, crops = self.views
-        return max(1, int(self.config["optim"]["batch_size"]) // (clips * crops))
+        return max(1, self.options.batch_size // (clips * crops))
 
     # ---- steps ---------------------------------------------------------------------------
     def training_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -29,6 +29,8 @@ info JSON with the content fingerprint.
 
 from __future__ import annotations
 
+from reprolab.errors import StepFailedError
+
 import hashlib
 import importlib
 import json
@@ -54,7 +56,7 @@ DEFAULT_SHARD_SIZE = 128
 FAIL_AT_SHARD_ENV = "REPROLAB_PREPARE_FAIL_AT_SHARD"  # test hook: "<split>:<k>" raises in shard k
 
 
-class PrepareError(RuntimeError):
+class PrepareError(StepFailedError):
     """Prepared data would be wrong (counts, overlap, duplicates); nothing was put in place."""
 
 
@@ -98,7 +100,7 @@ class PrepareContext:
 
 
 def _missing(ctx: PrepareContext, what: str) -> Exception:
-    from reprolab.cli import MissingDataError
+    from reprolab.errors import MissingDataError
 
     flag = "" if ctx.profile == "full" else f" --profile {ctx.profile}"
     return MissingDataError(f"{ctx.card.id}: {what}. Run: reprolab data fetch {ctx.card.id}{flag}")

@@ -1,1 +1,66 @@
-"""Image backbones shared by the models."""
+"""Image backbones: feature extractors with ``feature_dim`` and ``input_config``, by name.
+
+``BACKBONES.get(name)(weights=path_or_None)``; ``input_config`` is the convention of the
+backbone's pretrained weights (channel order, scale, mean, std, input size), as timm's
+``default_cfg``. Weights come from a local file (a fetched weights card); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from reprolab.catalog import Catalog
+from reprolab.models.backbones.resnet import IMAGENET_INPUT, resnet_features
+
+BACKBONES: Catalog = Catalog("backbone")
+
+
+@BACKBONES.register
+def bn_inception(weights: str | Path | None = None) -> nn.Module:
+    from reprolab.models.backbones.bn_inception import BNInception, load_bn_inception_weights
+
+    backbone = BNInception()
+    if weights is not None:
+        load_bn_inception_weights(backbone, weights)
+    return backbone
+
+
+@BACKBONES.register
+def resnet18(weights: str | Path | None = None) -> nn.Module:
+    return resnet_features("resnet18", weights)
+
+
+@BACKBONES.register
+def resnet34(weights: str | Path | None = None) -> nn.Module:
+    return resnet_features("resnet34", weights)
+
+
+@BACKBONES.register
+def resnet50(weights: str | Path | None = None) -> nn.Module:
+    return resnet_features("resnet50", weights)
+
+
+@BACKBONES.register
+def resnet101(weights: str | Path | None = None) -> nn.Module:
+    return resnet_features("resnet101", weights)
+
+
+def create_backbone(name: str, weights: str | Path | None = None) -> nn.Module:
+    return BACKBONES.get(name)(weights=weights)
+
+
+def list_backbones() -> list[str]:
+    return BACKBONES.names()
+
+
+def backbone_input_config(name: str) -> dict:
+    """The input convention of a backbone's pretrained weights, without building it."""
+    from reprolab.models.backbones.bn_inception import INPUT_CONFIG as BN_INCEPTION_INPUT
+
+    BACKBONES.get(name)  # an unknown name fails here
+    return BN_INCEPTION_INPUT if name == "bn_inception" else IMAGENET_INPUT
+
+
+__all__ = ["BACKBONES", "IMAGENET_INPUT", "backbone_input_config", "create_backbone", "list_backbones"]

@@ -21,8 +21,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-# Input convention of the Caffe weights, used by reprolab.models.embedding.input_transform.
-INPUT_CONFIG = {"channel_order": "BGR", "scale": 255.0, "mean": (104.0, 117.0, 128.0), "std": (1.0, 1.0, 1.0)}
+# Input convention of the Caffe weights, used by reprolab.data.transforms.images.input_transform.
+INPUT_CONFIG = {"channel_order": "BGR", "scale": 255.0, "mean": (104.0, 117.0, 128.0), "std": (1.0, 1.0, 1.0),
+                "input_size": (3, 224, 224)}
 FEATURE_DIM = 1024
 
 

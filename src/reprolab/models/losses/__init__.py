@@ -1,6 +1,7 @@
 """Metric-learning losses: Proxy Anchor, log-ratio with dense triplet mining, and baselines.
 
-``build_loss(name, ...)`` is the one factory recipes use (``model.loss`` in a recipe):
+``build_loss(name, ...)`` is the one factory recipes use (``model.loss`` in a recipe); each name
+is a function registered in ``LOSSES`` below:
 
 ==================  =========================================  ===============================
 name                loss                                       inputs
@@ -25,6 +26,7 @@ from typing import Any
 
 from torch import nn
 
+from reprolab.catalog import Catalog
 from reprolab.models.losses.baselines import BASELINES, MinedLoss, build_baseline
 from reprolab.models.losses.binary_triplet import BinaryTripletLoss
 from reprolab.models.losses.dense_mining import MinedTuple, TupleMiner, neighbour_lists
@@ -33,10 +35,10 @@ from reprolab.models.losses.proxy_anchor import PROXY_LR_MULTIPLIER, ProxyAnchor
 
 CLASS_LABEL_LOSSES = ("proxy_anchor", *BASELINES)
 TUPLE_LOSSES = ("log_ratio", "dense_triplet", "binary_triplet")
-LOSSES = (*CLASS_LABEL_LOSSES, *TUPLE_LOSSES)
 
 __all__ = [
     "BASELINES",
+    "LOSSES",
     "CLASS_LABEL_LOSSES",
     "LOSSES",
     "PROXY_LR_MULTIPLIER",
@@ -49,28 +51,71 @@ __all__ = [
     "ProxyAnchorLoss",
     "TupleMiner",
     "build_loss",
+    "list_losses",
     "neighbour_lists",
 ]
+
+
+LOSSES: Catalog = Catalog("loss")
+
+
+def _no_options(name: str, options: dict[str, Any]) -> None:
+    if options:
+        raise ValueError(f"loss {name!r} uses the official comparison settings; unexpected options {sorted(options)}")
+
+
+@LOSSES.register
+def proxy_anchor(num_classes: int | None = None, embedding_size: int | None = None, **options: Any) -> nn.Module:
+    if num_classes is None or embedding_size is None:
+        raise ValueError("loss 'proxy_anchor' needs num_classes and embedding_size")
+    return ProxyAnchorLoss(num_classes, embedding_size, **options)
+
+
+@LOSSES.register
+def proxy_nca(num_classes: int | None = None, embedding_size: int | None = None, **options: Any) -> nn.Module:
+    _no_options("proxy_nca", options)
+    return build_baseline("proxy_nca", num_classes, embedding_size)
+
+
+@LOSSES.register
+def multi_similarity(num_classes: int | None = None, embedding_size: int | None = None, **options: Any) -> nn.Module:
+    _no_options("multi_similarity", options)
+    return build_baseline("multi_similarity")
+
+
+@LOSSES.register
+def triplet(num_classes: int | None = None, embedding_size: int | None = None, **options: Any) -> nn.Module:
+    _no_options("triplet", options)
+    return build_baseline("triplet")
+
+
+@LOSSES.register
+def contrastive(num_classes: int | None = None, embedding_size: int | None = None, **options: Any) -> nn.Module:
+    _no_options("contrastive", options)
+    return build_baseline("contrastive")
+
+
+@LOSSES.register
+def log_ratio(num_classes: int | None = None, embedding_size: int | None = None, **options: Any) -> nn.Module:
+    return LogRatioLoss(**options)
+
+
+@LOSSES.register
+def dense_triplet(num_classes: int | None = None, embedding_size: int | None = None, **options: Any) -> nn.Module:
+    return DenseTripletLoss(**options)
+
+
+@LOSSES.register
+def binary_triplet(num_classes: int | None = None, embedding_size: int | None = None, **options: Any) -> nn.Module:
+    return BinaryTripletLoss(**options)
 
 
 def build_loss(
     name: str, num_classes: int | None = None, embedding_size: int | None = None, **options: Any
 ) -> nn.Module:
     """Build a loss by name; ``options`` are that loss's own keyword arguments (e.g. margin)."""
-    if name == "proxy_anchor":
-        if num_classes is None or embedding_size is None:
-            raise ValueError("loss 'proxy_anchor' needs num_classes and embedding_size")
-        return ProxyAnchorLoss(num_classes, embedding_size, **options)
-    if name in BASELINES:
-        if options:
-            raise ValueError(
-                f"loss {name!r} uses the official comparison settings; unexpected options {sorted(options)}"
-            )
-        return build_baseline(name, num_classes, embedding_size)
-    if name == "log_ratio":
-        return LogRatioLoss(**options)
-    if name == "dense_triplet":
-        return DenseTripletLoss(**options)
-    if name == "binary_triplet":
-        return BinaryTripletLoss(**options)
-    raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}")
+    return LOSSES.get(name)(num_classes=num_classes, embedding_size=embedding_size, **options)
+
+
+def list_losses() -> list[str]:
+    return LOSSES.names()

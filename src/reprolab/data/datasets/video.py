@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from reprolab.data.transforms import EvalClipTransform, TrainClipTransform
+from reprolab.data.transforms.video import EvalClipTransform, TrainClipTransform
 
 Sampling = Literal["segment", "dense"]
 DENSE_WINDOW = 64

@@ -14,7 +14,7 @@ for a layer2 output x of shape (B*T, C, H, W):
    then four depthwise-separable conv blocks (3 -> 16 -> 32 -> 64 -> C channels), each conv
    followed by BN + ReLU; the result is added to x (no ReLU after the sum, as in the official code).
 
-The correlation is pure PyTorch (``reprolab.models.correlation``) and equals the compiled
+The correlation is pure PyTorch (``reprolab.models.video.correlation``) and equals the compiled
 sampler of the official code.
 """
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from reprolab.models.correlation import l2_normalize, local_correlation
+from reprolab.models.video.correlation import l2_normalize, local_correlation
 
 
 def kernel_soft_argmax(

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from reprolab.tasks.label_spaces import LabelSpace, check_list_order
+from reprolab.data.label_spaces import LABEL_SPACES, LabelSpace, check_list_order
 
 
 def _npy(payload: bytes) -> np.ndarray:
     return np.load(io.BytesIO(payload), allow_pickle=False)
 
 
+@LABEL_SPACES.register(name="pose")
 class PoseLabels(LabelSpace):
     def _payload(self, index: int, key: str) -> np.ndarray:
         sample = self.split[index]

@@ -1,4 +1,4 @@
-"""CLI: `reprolab data fetch|prepare|status` and `reprolab browse`."""
+"""`reprolab data fetch|prepare|status` and `reprolab browse`: the CLI over reprolab.data."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import yaml
 
 from reprolab.data.layout import PROFILES
+from reprolab.errors import EXIT_FAILED
 
 
 def _card(dataset_id: str):
@@ -21,16 +22,13 @@ def _card(dataset_id: str):
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from reprolab.cli import EXIT_FAILED
-    from reprolab.data.extract import ExtractionError
-    from reprolab.data.fetch import FetchError, fetch_dataset
-    from reprolab.data.locks import BusyError
+    from reprolab.data.fetch import fetch_dataset
 
     card = _card(args.dataset)
     try:
         report = fetch_dataset(card, args.profile, mirrors=args.mirror, extract=not args.no_extract,
                                progress=not args.quiet)
-    except (FetchError, ExtractionError, BusyError, NotImplementedError) as error:
+    except NotImplementedError as error:
         print(f"reprolab: {error}", file=sys.stderr)
         return EXIT_FAILED
     for item in report.fetched:
@@ -42,9 +40,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from reprolab.cli import EXIT_FAILED
-    from reprolab.data.locks import BusyError
-    from reprolab.data.prepare import PrepareError, prepare_dataset
+    from reprolab.data.prepare import prepare_dataset
 
     card = _card(args.dataset)
     options = {}
@@ -57,7 +53,7 @@ def _prepare(args: argparse.Namespace) -> int:
         reports = prepare_dataset(card, args.profile, workers=args.workers, splits=args.split,
                                   allow_count_mismatch=args.allow_count_mismatch,
                                   progress=not args.quiet, options=options)
-    except (PrepareError, BusyError, NotImplementedError) as error:
+    except NotImplementedError as error:
         print(f"reprolab: {error}", file=sys.stderr)
         return EXIT_FAILED
     for r in reports:

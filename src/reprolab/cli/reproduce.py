@@ -13,6 +13,7 @@ import sys
 
 from reprolab import paths
 from reprolab.config import PROFILES, resolve
+from reprolab.errors import MissingDataError
 from reprolab.registry import Registry, load_registry
 from reprolab.results import new_run_id
 
@@ -39,7 +40,6 @@ def _missing_data_message(reg: Registry, dataset_id: str) -> str:
 
 
 def _ensure_data(reg: Registry, dataset_id: str, profile: str, fetch: bool) -> int:
-    from reprolab.cli import MissingDataError
     from reprolab.data.layout import DatasetLayout
 
     if profile == "full" and not fetch:

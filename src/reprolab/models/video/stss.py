@@ -14,7 +14,7 @@ x of shape (B*T, C, H, W):
    and to (H, W) + BN whose scale starts at zero;
 4. output relu(x + block(x)), so at initialisation the block returns relu(x).
 
-The correlation is pure PyTorch (``reprolab.models.correlation``) and equals the compiled
+The correlation is pure PyTorch (``reprolab.models.video.correlation``) and equals the compiled
 sampler of the official code. One generalisation: the restore step computes its output padding
 from the input size, so odd layer2 maps (e.g. 7x7 for 56x56 crops) work; for even maps it is the
 official (0, 1, 1).
@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from reprolab.models.correlation import l2_normalize, local_correlation
+from reprolab.models.video.correlation import l2_normalize, local_correlation
 
 
 def _conv3d_bn_relu(c_in: int, c_out: int, stride: tuple[int, int, int], padding: tuple[int, int, int]) -> nn.Sequential:

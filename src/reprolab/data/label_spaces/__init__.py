@@ -8,22 +8,20 @@ Each task of the log-ratio paper defines them differently:
     layout   room layouts (LSUN): 1 - mIoU of the layout segmentations     (label_spaces.layout)
     caption  caption-aware retrieval (COCO): distance between the captions  (label_spaces.caption)
 
-A recipe picks one with ``data: {label_space: {name: <name>, <options>}}``.
+A recipe picks one with ``data: {label_space: {name: <name>, <options>}}``; each name is a class
+registered in ``LABEL_SPACES`` by its module (imported at the end of this file).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-LABEL_SPACES = {
-    "pose": "reprolab.tasks.label_spaces.pose:PoseLabels",
-    "layout": "reprolab.tasks.label_spaces.layout:LayoutLabels",
-    "caption": "reprolab.tasks.label_spaces.caption:CaptionLabels",
-}
+from reprolab.catalog import Catalog
+
+LABEL_SPACES: Catalog = Catalog("label space")
 
 
 class LabelSpace:
@@ -92,10 +90,13 @@ def build_label_space(spec: dict[str, Any] | str | None, split) -> LabelSpace:
     name = options.pop("name", None)
     if name not in LABEL_SPACES:
         raise ValueError(f"data.label_space.name: {name!r} is not a label space; expected one of "
-                         f"{', '.join(LABEL_SPACES)}")
-    module, _, cls = LABEL_SPACES[name].partition(":")
-    try:
-        factory = getattr(importlib.import_module(module), cls)
-    except (ImportError, AttributeError) as error:
-        raise NotImplementedError(f"label space {name!r} ({LABEL_SPACES[name]}) is not built: {error}") from None
-    return factory(split, options)
+                         f"{', '.join(LABEL_SPACES.names())}")
+    return LABEL_SPACES.get(name)(split, options)
+
+
+def list_label_spaces() -> list[str]:
+    return LABEL_SPACES.names()
+
+
+# The label spaces register themselves (they import LabelSpace from this module, defined above).
+from reprolab.data.label_spaces import caption, layout, pose  # noqa: E402, F401

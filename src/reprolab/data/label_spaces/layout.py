@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from reprolab.data.room_layout import SURFACES, layout_segmentation
-from reprolab.tasks.label_spaces import LabelSpace, annotation_columns
+from reprolab.data.label_spaces import LABEL_SPACES, LabelSpace, annotation_columns
 
 OPTIONS = {"grid"}
 ROW_BLOCK = 512  # rows of the distance matrix per matrix product (bounds the temporaries)
@@ -50,6 +50,7 @@ def layout_distances(masks: np.ndarray) -> np.ndarray:
     return upper + np.triu(upper, 1).T
 
 
+@LABEL_SPACES.register(name="layout")
 class LayoutLabels(LabelSpace):
     def __init__(self, split, options):
         super().__init__(split, options)

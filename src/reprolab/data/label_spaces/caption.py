@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from reprolab.tasks.label_spaces import LabelSpace, annotation_columns
+from reprolab.data.label_spaces import LABEL_SPACES, LabelSpace, annotation_columns
 
 # Our defaults (UNVERIFIED against the paper): English stop words out, log-scaled term counts.
 DEFAULT_TFIDF: dict[str, Any] = {"min_df": 1, "max_df": 1.0, "stop_words": "english",
@@ -74,6 +74,7 @@ def split_captions(split) -> list[list[str]]:
     return captions
 
 
+@LABEL_SPACES.register(name="caption")
 class CaptionLabels(LabelSpace):
     """Label distance = 1 - cosine similarity of the images' caption features (default TF-IDF)."""
 

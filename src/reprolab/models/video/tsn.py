@@ -66,7 +66,7 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]
         else:
             raise ValueError(
                 f"module {name!r} ({type(module).__name__}) has parameters but no learning-rate "
-                "policy; add its type to reprolab.models.tsn.param_groups"
+                "policy; add its type to reprolab.models.video.tsn.param_groups"
             )
     groups = [
         {"name": "weight", "params": weights, "lr_mult": 1.0, "decay_mult": 1.0},

@@ -1,0 +1,79 @@
+"""Where initial weights come from: fetched weights cards, and other runs' checkpoints (init_from).
+
+- ``pretrained_weights_path(card_id)``: the file a `weights-*` dataset card fetched (ImageNet
+  checkpoints); nothing is downloaded here.
+- ``init_checkpoint_path(init_from, profile)`` and ``load_matching_weights``: fine-tuning from
+  another run (`model.init_from: {recipe: <id>}` or `{checkpoint: <path>}`), which the engine
+  applies to every task after `build_model()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from reprolab.errors import ConfigError, MissingDataError
+
+
+def pretrained_weights_path(card_id: str | None, root: Path | None = None) -> Path | None:
+    """The file a `weights-*` card fetched (its first source), or MissingDataError naming the fetch."""
+    if card_id in (None, "none", False):
+        return None
+    from reprolab.data.layout import DatasetLayout
+    from reprolab.registry import load_card
+
+    layout = DatasetLayout(str(card_id), "full", root)
+    if not layout.card_path.is_file():
+        raise ConfigError(f"model weights: {card_id!r} is not a weights card (no {layout.card_path})")
+    card = load_card(layout.card_path)
+    path = layout.raw_file(card.sources[0].filename)
+    if not path.is_file():
+        raise MissingDataError(
+            f"{card_id}: pretrained weights not found at {path}. Run: reprolab data fetch {card_id}"
+        )
+    return path
+
+
+def init_checkpoint_path(init_from: dict[str, Any] | None, profile: str) -> Path | None:
+    """The weights `model.init_from` names: {checkpoint: path} or {recipe: id} (its latest result)."""
+    if not init_from:
+        return None
+    if init_from.get("checkpoint"):
+        path = Path(init_from["checkpoint"])
+        if not path.is_file():
+            raise FileNotFoundError(f"model.init_from.checkpoint: {path} does not exist")
+        return path
+    if not init_from.get("recipe"):
+        raise ConfigError("model.init_from: expected {recipe: <id>} or {checkpoint: <path>}")
+    from reprolab.results import ResultsStore
+
+    recipe = init_from["recipe"]
+    done = [r for r in ResultsStore().runs(recipe) if r.status == "ok" and r.profile == profile and r.log_path]
+    for result in reversed(done):  # newest first
+        path = Path(result.log_path).parent / "checkpoints" / "final.pt"
+        if path.is_file():
+            return path
+    raise MissingDataError(
+        f"model.init_from: no evaluated {profile} run of {recipe} with its weights; run "
+        f"`reprolab train {recipe} --profile {profile}` and `reprolab evaluate <run>` first"
+    )
+
+
+def load_matching_weights(model: nn.Module, path: Path) -> list[str]:
+    """Copy every tensor of a checkpoint whose name and shape match; return the names skipped.
+
+    Fine-tuning on another label set skips the classifier, which keeps its fresh initialisation.
+    """
+    from reprolab.engine import checkpoint
+
+    own = model.state_dict()
+    saved = checkpoint.load(path)["model"]
+    loadable = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(own) - set(loadable))
+    if len(skipped) > len(own) // 2:
+        raise ValueError(f"{path}: only {len(loadable)} of {len(own)} tensors match this model; "
+                         "is it a checkpoint of the same architecture?")
+    model.load_state_dict(loadable, strict=False)
+    return skipped
