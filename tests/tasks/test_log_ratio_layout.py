@@ -15,7 +15,7 @@ from reprolab.tasks import build_task
 from reprolab.data.label_spaces import build_label_space
 from reprolab.data.label_spaces import layout as layout_module
 from reprolab.data.label_spaces.layout import LayoutLabels, layout_distances
-from reprolab.tasks.log_ratio import MinedTupleDataset
+from reprolab.data.datasets.tuples import MinedTupleDataset
 from tests.conftest import prepare_tiny, registry_checkout
 from tests.tasks.conftest import leave_one_out_bounds, train_and_untrained_metrics
 

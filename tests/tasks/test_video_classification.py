@@ -7,7 +7,8 @@ from reprolab import cli
 from reprolab.engine import checkpoint
 from reprolab.config import resolved_config
 from reprolab.tasks import build_task
-from reprolab.tasks.video_classification import VideoClassification, load_matching_weights
+from reprolab.models.weights import load_matching_weights
+from reprolab.tasks.video_classification import VideoClassification
 from tests.data.test_video import FakeSplit, numbered_video
 
 CLASSES = ["Moving something down", "Moving something up",

@@ -9,6 +9,9 @@ parameters (proxies) get the official learning-rate multipliers (x100 for Proxy 
 Proxy-NCA). A sixth row, ``proxy_anchor_lr1``, trains Proxy Anchor's proxies at x1, the fairness
 question of official issue #28. Chance Recall@1 on 5 balanced classes is about 20%.
 
+Every loss trains through the shared engine (``reprolab.engine.loop.fit``) as a small Task: the
+same optimizer, schedule, clipping, sampler and evaluation loop as the recipes.
+
 Run: ``python -m reprolab.claims.metric_learning [--seeds 0 1 2] [--epochs 15] [--out table.md]``
 (about a minute on 2 CPU cores). Prints a markdown table of test Recall@1 per epoch, mean +- std
 over seeds. Not run in CI; tests/claims runs a one-seed, few-epoch version.
@@ -22,13 +25,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from reprolab.metrics.retrieval import recall_at_k
-from reprolab.models.embedding import EmbeddingModel, param_groups
+from reprolab.models.embedding import EmbeddingModel, EmbeddingWithLoss, param_groups
 from reprolab.models.losses import build_loss
+from reprolab.tasks.base import DataConfig, ModelConfig, SplitDescription, Task
 
 LOSSES = ("proxy_anchor", "proxy_nca", "multi_similarity", "triplet", "contrastive")
 VARIANTS = {"proxy_anchor_lr1": "proxy_anchor"}  # extra rows: same loss, changed setting
@@ -81,43 +88,104 @@ def place_on_canvas(images: torch.Tensor, generator: torch.Generator, canvas: in
     return out
 
 
-@torch.no_grad()
-def heldout_recall_at_1(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    model.eval()
-    embeddings = model(images)
-    model.train()
-    return recall_at_k(embeddings, labels, ks=(1,))["recall@1"]
+class DigitsModel(ModelConfig):
+    loss: str = "proxy_anchor"
+    embedding_size: int = 64
+    loss_lr_mult: float | None = None  # None: the loss's own (x100 Proxy Anchor, x1 Proxy-NCA)
+
+
+class DigitsData(DataConfig):
+    dataset: str | None = "sklearn-digits"
+
+
+class PlacedDigits(Dataset):
+    """Digits on noisy canvases: a new placement per (index, seed) in training, one fixed set for test."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, train: bool):
+        self.images, self.labels, self.train = images, labels, train
+        self.fixed = None if train else place_on_canvas(images, torch.Generator().manual_seed(TEST_PLACEMENT_SEED))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, item) -> dict[str, torch.Tensor]:
+        index, seed = item if isinstance(item, tuple) else (item, 0)
+        if self.fixed is not None:
+            image = self.fixed[index]
+        else:
+            image = place_on_canvas(self.images[index : index + 1], torch.Generator().manual_seed(seed))[0]
+        return {"image": image, "label": self.labels[index]}
+
+
+class DigitsRetrieval(Task):
+    """Zero-shot retrieval of unseen digits for the engine: train on 0-4, retrieve 5-9."""
+
+    Model = DigitsModel
+    Data = DigitsData
+
+    def __init__(self, config: dict[str, Any], data=None):
+        super().__init__(config)
+        self.data = data if data is not None else load_digits_split()
+
+    def check_data(self) -> None:
+        return None  # the digits ship with scikit-learn
+
+    def build_model(self, *, pretrained: bool = True) -> EmbeddingWithLoss:
+        cfg = self.model_cfg
+        criterion = build_loss(VARIANTS.get(cfg.loss, cfg.loss), num_classes=len(TRAIN_CLASSES),
+                               embedding_size=cfg.embedding_size)
+        return EmbeddingWithLoss(EmbeddingModel(DigitsCNN(), cfg.embedding_size), criterion, cfg.loss_lr_mult)
+
+    def param_groups(self, model: EmbeddingWithLoss):
+        return param_groups(model.net, model.criterion, self.options.lr)
+
+    def build_dataset(self, split):
+        train_x, train_y, test_x, test_y = self.data
+        return PlacedDigits(train_x, train_y, True) if split == "train" else PlacedDigits(test_x, test_y, False)
+
+    def describe_split(self, dataset, split):
+        return SplitDescription("sklearn-digits", split, len(dataset), f"placement-{TEST_PLACEMENT_SEED}")
+
+    def training_loss(self, model, batch):
+        criterion = model.module.criterion if hasattr(model, "module") else model.criterion
+        return criterion(model(batch["image"]), batch["label"])
+
+    def predict(self, model, batch):
+        return model(batch["image"]), batch["label"]
+
+    def compute_metrics(self, outputs, targets):
+        return recall_at_k(outputs, targets, ks=(1,))
+
+
+def claims_config(loss_name: str, epochs: int, batch_size: int = 60, lr: float = 1e-3,
+                  embedding_size: int = 64) -> dict[str, Any]:
+    """One row's configuration: the official optimizer (AdamW, wd 1e-4, clip 10), drop_last."""
+    return {
+        "recipe": f"claims-digits-{loss_name}", "task": "claims-digits",
+        "model": {"loss": loss_name, "embedding_size": embedding_size,
+                  "loss_lr_mult": 1.0 if loss_name == "proxy_anchor_lr1" else None},
+        "data": {}, "eval": {"batch_size": 512},
+        "optim": {"name": "adamw", "lr": lr, "weight_decay": 1e-4, "batch_size": batch_size,
+                  "epochs": epochs, "clip_grad_value": 10, "drop_last": True, "eval_every": 1},
+    }
 
 
 def train_one(loss_name: str, seed: int, epochs: int, batch_size: int = 60, lr: float = 1e-3,
               embedding_size: int = 64, data=None) -> list[float]:
     """Test Recall@1 (percent) before training and after each epoch, for one loss and seed."""
-    train_digits, train_y, test_digits, test_y = data if data is not None else load_digits_split()
-    test_x = place_on_canvas(test_digits, torch.Generator().manual_seed(TEST_PLACEMENT_SEED))
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    model = EmbeddingModel(DigitsCNN(), embedding_size)
-    criterion = build_loss(VARIANTS.get(loss_name, loss_name), num_classes=len(TRAIN_CLASSES),
-                           embedding_size=embedding_size)
-    if loss_name == "proxy_anchor_lr1":
-        criterion.lr_multiplier = 1.0
-    loss_params = list(criterion.parameters())
-    optimizer = torch.optim.AdamW(param_groups(model, criterion, lr), lr=lr, weight_decay=1e-4)
-    curve = [heldout_recall_at_1(model, test_x, test_y)]
-    for _ in range(epochs):
-        train_x = place_on_canvas(train_digits, generator)
-        order = torch.randperm(len(train_x), generator=generator)
-        for start in range(0, len(order) - batch_size + 1, batch_size):  # drop_last, as official
-            batch = order[start : start + batch_size]
-            loss = criterion(model(train_x[batch]), train_y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_value_(model.parameters(), 10)  # as the official train.py
-            if loss_params:
-                nn.utils.clip_grad_value_(loss_params, 10)
-            optimizer.step()
-        curve.append(heldout_recall_at_1(model, test_x, test_y))
-    return curve
+    import tempfile
+
+    from reprolab.engine.distributed import DistContext
+    from reprolab.engine.loop import evaluate, fit
+    from reprolab.engine.seeding import seed_everything
+
+    config = claims_config(loss_name, epochs, batch_size, lr, embedding_size)
+    task = DigitsRetrieval(config, data)
+    seed_everything(seed)  # the same initial weights as fit builds
+    untrained = evaluate(task, task.build_model(), task.build_dataset("eval"), DistContext(), show_progress=False)
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = fit(task, config, Path(run_dir), DistContext(), seed=seed, show_progress=False)
+    return [untrained["recall@1"], *(record["eval_recall@1"] for record in result.history)]
 
 
 def run_comparison(losses: Sequence[str] = (*LOSSES, *VARIANTS), seeds: Sequence[int] = (0, 1, 2),
