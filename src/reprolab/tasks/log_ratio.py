@@ -36,6 +36,7 @@ from reprolab.data.datasets.tuples import ROLE_CODES, EvalImages, MinedTupleData
 from reprolab.data.label_spaces import LabelSpace, build_label_space
 from reprolab.data.transforms.images import PixelConvention, PoseCrop
 from reprolab.metrics.retrieval import mean_label_distance_at_k, ndcg_at_k
+from reprolab.models.backbones import backbone_input_config
 from reprolab.models.embedding import EmbeddingWithLoss, build_embedding_model
 from reprolab.models.losses import TUPLE_LOSSES, build_loss
 from reprolab.tasks.base import TASKS, DataConfig, EvalConfig, Split, Task
@@ -79,10 +80,12 @@ class LabelSpaceSpec(Options):
 
 class TupleDataConfig(DataConfig):
     label_space: LabelSpaceSpec = Field(description="{name: pose|layout|caption, <options>}")
-    channel_order: Literal["RGB", "BGR"] = "RGB"
-    scale: float = Field(default=255.0, gt=0)
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # The pixel convention; unset: the backbone weights' own input_config (the pose code's
+    # Caffe-style BGR 0-255 input differs from torchvision's, so its recipes set it).
+    channel_order: Literal["RGB", "BGR"] | None = None
+    scale: float | None = Field(default=None, gt=0)
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
     train_geometry: TrainGeometry = Field(default_factory=TrainGeometry)
     eval_geometry: EvalGeometry = Field(default_factory=EvalGeometry)
     tuple_flip: bool = Field(default=True, description="one horizontal flip (p 0.5) for the whole tuple")
@@ -129,7 +132,9 @@ class LogRatio(Task):
 
     def build_dataset(self, split: Split) -> Dataset:
         data = self.data_cfg
-        pixels = PixelConvention(data.channel_order, data.scale, data.mean, data.std)
+        weights = backbone_input_config(self.model_cfg.backbone)
+        pixels = PixelConvention(*(weights[key] if getattr(data, key) is None else getattr(data, key)
+                                   for key in ("channel_order", "scale", "mean", "std")))
         geometry = data.train_geometry
         if split == "train":
             crop = PoseCrop(geometry.canvas, geometry.crop, geometry.scale_jitter, geometry.translate_jitter)
