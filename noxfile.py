@@ -51,6 +51,12 @@ def perf(session: nox.Session) -> None:
             *session.posargs)
 
 
+@nox.session(name="parity-official", venv_backend="none")
+def parity_official(session: nox.Session) -> None:
+    """Whole-network parity beside official checkouts (set REPROLAB_OFFICIAL_SELFY / _MS)."""
+    _python(session, "-m", "pytest", "tests/parity", "-m", "official_checkout", *session.posargs)
+
+
 @nox.session(name="claims-video", venv_backend="none")
 def claims_video(session: nox.Session) -> None:
     """TSN, TSM, MotionSqueeze and SELFY on the motion-direction fixture, 3 seeds each."""
