@@ -10,7 +10,7 @@ import copy
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from reprolab.errors import ConfigError
 from reprolab.registry import Recipe, deep_merge
@@ -55,6 +55,55 @@ def describe_validation(error: ValidationError, where: str, recipe: str | None =
             lines.append(f"key `{key}`: {problem['msg']} (got {problem.get('input')!r})")
     head = f"recipe {recipe}: " if recipe else ""
     return head + ("; ".join(lines) if len(lines) == 1 else "\n  " + "\n  ".join(lines))
+
+
+# The recipe's `optim:` block, typed: what the one training loop and its optimizer read
+# (reprolab.engine.loop, reprolab.engine.optim).
+class TrainOptions(Options):
+    # optimizer (reprolab.engine.optim)
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    momentum: float = Field(default=0.9, ge=0)            # sgd
+    nesterov: bool = False                                # sgd
+    betas: tuple[float, float] = (0.9, 0.999)             # adamw
+    eps: float = Field(default=1e-8, gt=0)                # adamw
+    # learning-rate schedule, per iteration
+    schedule: Literal["step", "cosine", "constant", "inverse"] = "constant"
+    milestones: list[int] = Field(default_factory=list, description="step: epochs at which lr *= gamma")
+    gamma: float = Field(default=0.1, gt=0)
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="cosine: final lr / peak lr")
+    decay: float = Field(default=0.0, ge=0, description="inverse: lr = lr0 / (1 + it * decay)")
+    warmup_epochs: float = Field(default=0.0, ge=0)
+    warmup_start_factor: float | None = Field(default=None, ge=0, le=1)
+    # the loop (reprolab.engine.loop)
+    batch_size: PositiveInt = Field(description="global batch, split evenly across ranks")
+    epochs: PositiveInt
+    drop_last: bool = True
+    clip_grad_norm: float | None = Field(default=None, gt=0)
+    clip_grad_value: float | None = Field(default=None, gt=0)
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    channels_last: bool = False
+    num_workers: int = Field(default=0, ge=0)
+    eval_every: int = Field(default=1, ge=0, description="0: never during training")
+    checkpoint_every: int = Field(default=0, ge=0, description="iterations; 0: epoch ends only")
+    deterministic: bool = False
+    max_steps_per_epoch: PositiveInt | None = Field(default=None, description="cap for smoke runs")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lower_case_names(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("name", "schedule", "amp"):
+                if isinstance(data.get(key), str):
+                    data[key] = data[key].lower()
+        return data
+
+    @classmethod
+    def of(cls, optim: TrainOptions | dict[str, Any]) -> TrainOptions:
+        """Typed options from a recipe's `optim:` block (or options already typed)."""
+        return cls.parse(optim, where="optim")
 
 
 def parse_override(text: str) -> tuple[list[str], Any, bool]:
@@ -140,27 +189,3 @@ def resolved_config(recipe_id: str, profile: str, overrides: list[str] | None = 
     config["seed"] = int(seed if seed is not None else config["seeds"][0])
     return config
 
-
-def check_recipes(reg, profiles: tuple[Profile, ...] = PROFILES) -> int:
-    """Resolve every recipe in every profile and type-check it through its task's typed blocks;
-    RegistryErrors names each recipe file and key at fault. Returns how many were checked."""
-    from reprolab.registry import RegistryError, RegistryErrors
-    from reprolab.tasks import TASKS, build_task
-
-    errors, checked = [], 0
-    for recipe in sorted(reg.recipes.values(), key=lambda r: r.id):
-        path = reg.files[f"recipe:{recipe.id}"]
-        if recipe.task not in TASKS:
-            continue  # a task without a trainer yet: its rows say "no trainer" in the reports
-        for profile in profiles:
-            try:
-                config = resolve(recipe, profile)
-                config["benchmark_spec"] = reg.benchmarks[recipe.benchmark].model_dump(mode="json")
-                build_task(config)
-            except (ConfigError, ValueError, KeyError) as error:
-                message = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
-                errors.append(RegistryError(path, [f"profile {profile}: {message}"]))
-            checked += 1
-    if errors:
-        raise RegistryErrors(errors)
-    return checked

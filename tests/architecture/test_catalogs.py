@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from reprolab.catalog import Catalog, UnknownNameError
-from reprolab.data.label_spaces import LABEL_SPACES, LabelSpace, build_label_space, list_label_spaces
+from reprolab.data.label_spaces import (
+    LABEL_SPACES,
+    LabelSpace,
+    build_label_space,
+    list_label_spaces,
+)
 from reprolab.models import create_model, list_models
 from reprolab.models.backbones import create_backbone, list_backbones
 from reprolab.models.losses import build_loss, list_losses

@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reprolab.data.fixtures.sthv1 import MOTIONS, encode_jpeg, render_video
 from reprolab.data.datasets.video import VideoClipDataset
+from reprolab.data.fixtures.sthv1 import MOTIONS, encode_jpeg, render_video
 
 pytestmark = pytest.mark.benchmark
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from reprolab.tasks import build_task
 from reprolab.data.datasets.tuples import MinedTupleDataset
 from reprolab.data.transforms.images import PoseCrop
+from reprolab.tasks import build_task
 from reprolab.tasks.metric_learning import MetricLearning
 from tests.conftest import REPO, prepare_tiny, registry_checkout
 from tests.tasks.conftest import train_and_untrained_metrics

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from reprolab.data.datasets.tuples import MinedTupleDataset
 from reprolab.data.fixtures.lsun_room import box_room
-from reprolab.tasks import build_task
 from reprolab.data.label_spaces import build_label_space
 from reprolab.data.label_spaces import layout as layout_module
 from reprolab.data.label_spaces.layout import LayoutLabels, layout_distances
-from reprolab.data.datasets.tuples import MinedTupleDataset
+from reprolab.tasks import build_task
 from tests.conftest import prepare_tiny, registry_checkout
 from tests.tasks.conftest import leave_one_out_bounds, train_and_untrained_metrics
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from reprolab import cli
-from reprolab.engine import checkpoint
 from reprolab.config import resolved_config
-from reprolab.tasks import build_task
+from reprolab.engine import checkpoint
 from reprolab.models.weights import load_matching_weights
+from reprolab.tasks import build_task
 from reprolab.tasks.video_classification import VideoClassification
 from tests.data.test_video import FakeSplit, numbered_video
 

@@ -24,7 +24,6 @@ import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
 from typing import Any
 
 import numpy as np

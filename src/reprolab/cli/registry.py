@@ -47,7 +47,7 @@ _LISTINGS: dict[str, Callable[[Registry], tuple[list[list], list[str]]]] = {
 
 
 def _check(args: argparse.Namespace) -> int:
-    from reprolab.config import check_recipes
+    from reprolab.tasks import check_recipes
 
     reg = load_registry()
     rows = sum(len(v) for v in reg.published.values())

@@ -12,8 +12,6 @@ RAR needs a system tool for compressed members: rarfile uses `unrar`, `unar` or 
 
 from __future__ import annotations
 
-from reprolab.errors import StepFailedError
-
 import os
 import posixpath
 import shutil
@@ -25,6 +23,7 @@ from pathlib import Path
 
 from reprolab import atomic
 from reprolab.data.layout import DatasetLayout
+from reprolab.errors import StepFailedError
 from reprolab.registry import Source
 
 

@@ -19,8 +19,6 @@ page, the files and the folder to put them in. Verification is remembered in a s
 
 from __future__ import annotations
 
-from reprolab.errors import StepFailedError
-
 import hashlib
 import json
 import os
@@ -39,6 +37,7 @@ from pathlib import Path
 from reprolab import atomic
 from reprolab.data.layout import CHECKSUMS_FILE, DatasetLayout, Profile
 from reprolab.data.locks import exclusive
+from reprolab.errors import StepFailedError
 from reprolab.registry import DatasetCard, Source
 
 CHUNK = 1 << 20

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from reprolab.errors import StepFailedError
-
 import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from reprolab.errors import StepFailedError
 
 
 class BusyError(StepFailedError):

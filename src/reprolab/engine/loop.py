@@ -1,7 +1,7 @@
 """The one training loop and the one evaluation loop every recipe runs.
 
 `fit(task, config, run_dir, ctx)` trains a task's model as the recipe's `optim:` block
-(reprolab.engine.options.TrainOptions) says and leaves in `run_dir`: `checkpoints/last.pt`
+(reprolab.config.TrainOptions) says and leaves in `run_dir`: `checkpoints/last.pt`
 (resumable), `checkpoints/final.pt` (weights of the last epoch) and `metrics.jsonl` (one line per
 epoch). Reading top to bottom: `fit` builds the model (and applies `model.init_from`), the
 optimizer and schedule, restores a checkpoint, then runs `train_one_epoch` and `evaluate` per
@@ -22,10 +22,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from reprolab.config import TrainOptions
 from reprolab.engine import checkpoint, distributed
 from reprolab.engine.distributed import DistContext
 from reprolab.engine.logs import JsonlLog, progress
-from reprolab.engine.options import TrainOptions
 from reprolab.engine.optim import build_optimizer, build_scheduler
 from reprolab.engine.sampling import EpochSampler
 from reprolab.engine.seeding import (

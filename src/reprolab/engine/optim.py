@@ -5,7 +5,7 @@ optional `lr_mult` and `wd_mult` (`decay_mult`, the TSN spelling, is accepted to
 A group's learning rate is `optim.lr * lr_mult` and its weight decay `optim.weight_decay *
 wd_mult`; the schedule then scales every group's learning rate by the same factor, per iteration.
 
-The keys of `optim:` and their defaults: reprolab.engine.options.TrainOptions.
+The keys of `optim:` and their defaults: reprolab.config.TrainOptions.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reprolab.engine.options import TrainOptions
+from reprolab.config import TrainOptions
 
 
 def _groups(model_or_groups: nn.Module | Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -66,10 +66,11 @@ def load_matching_weights(model: nn.Module, path: Path) -> list[str]:
 
     Fine-tuning on another label set skips the classifier, which keeps its fresh initialisation.
     """
-    from reprolab.engine import checkpoint
+    import torch
 
     own = model.state_dict()
-    saved = checkpoint.load(path)["model"]
+    # An engine checkpoint (reprolab.engine.checkpoint) also holds RNG states: not weights-only.
+    saved = torch.load(path, map_location="cpu", weights_only=False)["model"]
     loadable = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(set(own) - set(loadable))
     if len(skipped) > len(own) // 2:

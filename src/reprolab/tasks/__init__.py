@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reprolab.errors import NotBuiltError
-from reprolab.tasks.base import TASKS, SplitDescription, Task
+from reprolab.errors import ConfigError, NotBuiltError
 from reprolab.tasks import log_ratio, metric_learning, video_classification  # noqa: F401  (register)
+from reprolab.tasks.base import TASKS, SplitDescription, Task
 
 
 def build_task(config: dict[str, Any]) -> Task:
@@ -25,8 +25,33 @@ def build_task(config: dict[str, Any]) -> Task:
     return TASKS.get(name)(config)
 
 
+def check_recipes(reg, profiles: tuple[str, ...] = ("full", "tiny")) -> int:
+    """Resolve every recipe in every profile and type-check it through its task's typed blocks;
+    RegistryErrors names each recipe file and key at fault. Returns how many were checked."""
+    from reprolab.config import resolve
+    from reprolab.registry import RegistryError, RegistryErrors
+
+    errors, checked = [], 0
+    for recipe in sorted(reg.recipes.values(), key=lambda r: r.id):
+        path = reg.files[f"recipe:{recipe.id}"]
+        if recipe.task not in TASKS:
+            continue  # a task without a trainer yet: its rows say "no trainer" in the reports
+        for profile in profiles:
+            try:
+                config = resolve(recipe, profile)
+                config["benchmark_spec"] = reg.benchmarks[recipe.benchmark].model_dump(mode="json")
+                build_task(config)
+            except (ConfigError, ValueError, KeyError) as error:
+                message = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
+                errors.append(RegistryError(path, [f"profile {profile}: {message}"]))
+            checked += 1
+    if errors:
+        raise RegistryErrors(errors)
+    return checked
+
+
 def list_tasks() -> list[str]:
     return TASKS.names()
 
 
-__all__ = ["TASKS", "SplitDescription", "Task", "build_task", "list_tasks"]
+__all__ = ["TASKS", "SplitDescription", "Task", "build_task", "check_recipes", "list_tasks"]

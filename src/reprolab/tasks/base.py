@@ -28,8 +28,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from reprolab.catalog import Catalog
-from reprolab.config import Options
-from reprolab.engine.options import TrainOptions
+from reprolab.config import Options, TrainOptions
 
 Split = Literal["train", "eval"]
 TASKS: Catalog = Catalog("task")

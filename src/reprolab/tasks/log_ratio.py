@@ -24,6 +24,7 @@ The recipe blocks this task reads are the typed configs below
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -39,6 +40,7 @@ from reprolab.metrics.retrieval import mean_label_distance_at_k, ndcg_at_k
 from reprolab.models.backbones import backbone_input_config
 from reprolab.models.embedding import EmbeddingWithLoss, build_embedding_model
 from reprolab.models.losses import TUPLE_LOSSES, build_loss
+from reprolab.models.losses.dense_mining import binary_positions, dense_positions
 from reprolab.tasks.base import TASKS, DataConfig, EvalConfig, Split, Task
 from reprolab.tasks.metric_learning import EmbeddingConfig
 
@@ -130,6 +132,14 @@ class LogRatio(Task):
         super().check_data()
         pretrained_weights_path(self.model_cfg.weights)
 
+    def mining_positions(self) -> partial:
+        """The official mining rule as ``positions(num_others, rng=rng)``."""
+        m = self.model_cfg.mining
+        if m.mode == "dense":
+            return partial(dense_positions, num_nn=m.num_nn, tuple_size=m.tuple_size)
+        return partial(binary_positions, num_positive_neighbours=m.num_positive_neighbours,
+                       num_positives=m.num_positives, tuple_size=m.tuple_size)
+
     def build_dataset(self, split: Split) -> Dataset:
         data = self.data_cfg
         weights = backbone_input_config(self.model_cfg.backbone)
@@ -140,7 +150,7 @@ class LogRatio(Task):
             crop = PoseCrop(geometry.canvas, geometry.crop, geometry.scale_jitter, geometry.translate_jitter)
             train = self.split_names["train"]
             return MinedTupleDataset(self.open_split(train), self.label_space(train), crop, pixels,
-                                     tuple_flip=data.tuple_flip, **self.model_cfg.mining.model_dump())
+                                     positions=self.mining_positions(), tuple_flip=data.tuple_flip)
         return EvalImages(self.open_split(self.split_names["eval"]),
                           PoseCrop(geometry.canvas, data.eval_geometry.crop), pixels)
 

@@ -26,7 +26,15 @@ from reprolab.metrics.retrieval import inshop_recall_at_k, map_at_r, recall_at_k
 from reprolab.models.backbones import backbone_input_config
 from reprolab.models.embedding import EmbeddingWithLoss, build_embedding_model
 from reprolab.models.losses import CLASS_LABEL_LOSSES, TUPLE_LOSSES, build_loss
-from reprolab.tasks.base import TASKS, DataConfig, EvalConfig, ModelConfig, Split, SplitDescription, Task
+from reprolab.tasks.base import (
+    TASKS,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    Split,
+    SplitDescription,
+    Task,
+)
 
 
 class EmbeddingConfig(ModelConfig):

@@ -9,6 +9,7 @@ one horizontal flip for the whole tuple.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from reprolab.data.transforms.images import PixelConvention, PoseCrop
-from reprolab.models.losses.dense_mining import binary_positions, dense_positions
 from reprolab.data.label_spaces import LabelSpace, check_list_order
+from reprolab.data.transforms.images import PixelConvention, PoseCrop
 
 ROLE_CODES = {"database": 0, "query": 1, None: 2}  # None: no role column, leave-one-out
 
@@ -31,14 +31,11 @@ class MinedTupleDataset(Dataset):
     """Item ``(anchor, seed)``: the anchor's mined tuple, images (T, 3, H, W) and label distances."""
 
     def __init__(self, split, labels: LabelSpace, crop: PoseCrop, pixels: PixelConvention, *,
-                 tuple_flip: bool = True, mode: str = "dense", tuple_size: int = 150, num_nn: int = 5,
-                 num_positive_neighbours: int = 30, num_positives: int = 5):
+                 positions: Callable[..., np.ndarray], tuple_flip: bool = True):
+        """``positions(num_others, rng=rng)``: which places of the anchor's neighbour list form
+        its tuple (the mining rule: reprolab.models.losses.dense_mining)."""
         self.split, self.labels, self.crop, self.pixels = split, labels, crop, pixels
-        self.tuple_flip = tuple_flip
-        if mode not in ("dense", "binary"):
-            raise ValueError(f"model.mining.mode: unknown mode {mode!r}; expected dense or binary")
-        self.mode, self.tuple_size, self.num_nn = mode, tuple_size, num_nn
-        self.num_positive_neighbours, self.num_positives = num_positive_neighbours, num_positives
+        self.choose, self.tuple_flip = positions, tuple_flip
         try:  # fail now, not mid-epoch, on a tuple the split cannot fill
             self.positions(np.random.default_rng(0))
         except ValueError as error:
@@ -48,11 +45,7 @@ class MinedTupleDataset(Dataset):
         return len(self.split)
 
     def positions(self, rng: np.random.Generator) -> np.ndarray:
-        others = len(self.split) - 1
-        if self.mode == "dense":
-            return dense_positions(others, self.num_nn, self.tuple_size, rng)
-        return binary_positions(others, self.num_positive_neighbours, self.num_positives,
-                                self.tuple_size, rng)
+        return self.choose(len(self.split) - 1, rng=rng)
 
     def image(self, index: int, rng: np.random.Generator) -> torch.Tensor:
         sample = self.split[index]

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from reprolab.data.room_layout import SURFACES, layout_segmentation
 from reprolab.data.label_spaces import LABEL_SPACES, LabelSpace, annotation_columns
+from reprolab.data.room_layout import SURFACES, layout_segmentation
 
 OPTIONS = {"grid"}
 ROW_BLOCK = 512  # rows of the distance matrix per matrix product (bounds the temporaries)

@@ -29,8 +29,6 @@ info JSON with the content fingerprint.
 
 from __future__ import annotations
 
-from reprolab.errors import StepFailedError
-
 import hashlib
 import importlib
 import json
@@ -50,6 +48,7 @@ from reprolab.data.layout import DatasetLayout, Profile
 from reprolab.data.locks import exclusive
 from reprolab.data.manifest import split_fingerprint, write_manifest, write_split_info
 from reprolab.data.shards import read_shard_table, shard_name, write_shard
+from reprolab.errors import StepFailedError
 from reprolab.registry import DatasetCard
 
 DEFAULT_SHARD_SIZE = 128
