@@ -1,4 +1,3 @@
-import importlib
 from pathlib import Path
 
 import pytest
@@ -10,10 +9,11 @@ from reprolab.tasks.base import Task
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
-def test_every_registered_task_imports_and_is_a_task(name):
-    module, cls = TASKS[name].split(":")
-    assert issubclass(getattr(importlib.import_module(module), cls), Task)
+@pytest.mark.parametrize("name", TASKS.names())
+def test_every_registered_task_is_a_task_with_typed_blocks(name):
+    task = TASKS.get(name)
+    assert issubclass(task, Task)
+    assert task.Model.model_config["extra"] == "forbid" and task.Data.model_config["extra"] == "forbid"
 
 
 def test_every_recipe_names_a_registered_task():
