@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from reprolab.engine import checkpoint, distributed
 from reprolab.engine.distributed import DistContext
+from reprolab.engine.init_from import load_init_weights
 from reprolab.engine.logs import JsonlLog, progress
 from reprolab.engine.optim import build_optimizer, build_scheduler
 from reprolab.engine.sampling import EpochSampler
@@ -160,6 +161,7 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
 
     seed_everything(seed)
     model = task.build_model().to(ctx.device)
+    load_init_weights(model, config, verbose=verbose and ctx.is_main)  # a stage's `init_from`
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(task.param_groups(model), optim)
