@@ -28,6 +28,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REGISTRY, EXIT_MISSING_DATA = 0, 1, 2, 3,
 COMMAND_MODULES: tuple[str, ...] = (
     "reprolab.data.commands",
     "reprolab.engine.commands",
+    "reprolab.pipeline.commands",
     "reprolab.report.commands",
     "reprolab.reproduce",
 )

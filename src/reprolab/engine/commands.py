@@ -75,6 +75,10 @@ def resolved_config(recipe_id: str, profile: str, overrides: list[str], seed: in
 
     reg = load_registry()
     recipe = reg.recipe(recipe_id)
+    if recipe.stages:  # its result comes from the chain, not from one run of the recipe-level keys
+        raise ConfigError(f"recipe {recipe_id} is a multi-stage pipeline ({', '.join(recipe.stages)}); "
+                          f"run it with `reprolab run-stages {recipe_id}` or one stage with "
+                          f"`reprolab run-stage {recipe_id} <stage>`")
     config = resolve(recipe, profile, overrides)  # type: ignore[arg-type]
     config["benchmark_spec"] = reg.benchmarks[recipe.benchmark].model_dump(mode="json")
     config["seed"] = int(seed if seed is not None else config["seeds"][0])
