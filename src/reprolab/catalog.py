@@ -20,7 +20,7 @@ from typing import Generic, TypeVar, overload
 
 from reprolab.errors import ConfigError
 
-T = TypeVar("T", bound=Callable)
+T = TypeVar("T")
 
 
 class UnknownNameError(ConfigError, KeyError):

@@ -62,7 +62,7 @@ def describe_validation(error: ValidationError, where: str, recipe: str | None =
 class TrainOptions(Options):
     # optimizer (reprolab.engine.optim)
     name: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(gt=0)
+    lr: float = Field(ge=0)
     weight_decay: float = Field(default=0.0, ge=0)
     momentum: float = Field(default=0.9, ge=0)            # sgd
     nesterov: bool = False                                # sgd
@@ -184,6 +184,10 @@ def resolved_config(recipe_id: str, profile: str, overrides: list[str] | None = 
 
     reg = load_registry(root)
     recipe = reg.recipe(recipe_id)
+    if recipe.stages:  # its result comes from the chain, not from one run of the recipe-level keys
+        raise ConfigError(f"recipe {recipe_id} is a multi-stage pipeline ({', '.join(recipe.stages)}); "
+                          f"run it with `reprolab run-stages {recipe_id}` or one stage with "
+                          f"`reprolab run-stage {recipe_id} <stage>`")
     config = resolve(recipe, profile, overrides)  # type: ignore[arg-type]
     config["benchmark_spec"] = reg.benchmarks[recipe.benchmark].model_dump(mode="json")
     config["seed"] = int(seed if seed is not None else config["seeds"][0])

@@ -142,18 +142,20 @@ def latest_attempts(results: list[RunResult]) -> list[RunResult]:
 # --------------------------------------------------------------------------- recording a run
 
 
-def run_provenance(config: dict[str, Any], device: str, world_size: int) -> Provenance:
-    """Code version, data identity, software and hardware of a run of `config`."""
+def run_provenance(config: dict[str, Any], device: str, world_size: int, **extra: Any) -> Provenance:
+    """Code version, data identity, software and hardware of a run of `config`; `extra` adds
+    keys (a pipeline stage's `stages`: the chain of runs it was made from)."""
     from reprolab import provenance
 
     root = paths.project_root()
     git = provenance.git_state(root)
-    datasets = [config["benchmark_spec"]["dataset"], *config.get("data", {}).get("extra_datasets", [])]
+    dataset = (config.get("benchmark_spec") or {}).get("dataset")
+    datasets = [d for d in [dataset, *config.get("data", {}).get("extra_datasets", [])] if d]
     return Provenance(
         git_commit=git["commit"], git_dirty=git["dirty"],
         data_hashes=provenance.dvc_data_hashes(root, datasets),
         packages=provenance.package_versions(), device=device, world_size=world_size,
-        hardware=provenance.hardware(device),
+        hardware=provenance.hardware(device), **extra,
     )
 
 
@@ -162,19 +164,26 @@ def error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}\n" + "".join(traceback.format_tb(error.__traceback__)[-3:])
 
 
-def record_run(config: dict[str, Any], run: dict[str, Any], *, status: Literal["ok", "failed"],
+def run_result(config: dict[str, Any], run: dict[str, Any], *, status: Literal["ok", "failed"],
                device: str, world_size: int, metrics: dict[str, float] | None = None,
-               split: SplitInfo | None = None, error: BaseException | None = None,
+               split: SplitInfo | None = None, error: BaseException | str | None = None,
                wall_time_s: float = 0.0, history: list[dict[str, Any]] | None = None,
-               log_path: str | None = None, store: ResultsStore | None = None) -> Path:
-    """Write the RunResult of one train/evaluate attempt of `run` (its run.json) and return its path."""
-    result = RunResult(
+               log_path: str | None = None, provenance: dict[str, Any] | None = None) -> RunResult:
+    """The RunResult of one train/evaluate attempt of `run` (its run.json)."""
+    if isinstance(error, BaseException):
+        error = error_text(error)
+    return RunResult(
         schema_version=SCHEMA_VERSION, run_id=run["run_id"], recipe=config["recipe"],
         paper=config["paper"], benchmark=config["benchmark"], profile=config["profile"],
         seed=int(config["seed"]), status=status, config=config, config_hash=config_hash(config),
         metrics=metrics or {}, history=history or [],
-        error=error_text(error) if error is not None else None, split=split,
-        provenance=run_provenance(config, device, world_size),
+        error=error, split=split,
+        provenance=run_provenance(config, device, world_size, **(provenance or {})),
         started_at=run["started_at"], wall_time_s=wall_time_s, log_path=log_path,
     )
-    return (store or ResultsStore()).add(result)
+
+
+def record_run(config: dict[str, Any], run: dict[str, Any], *, store: ResultsStore | None = None,
+               **fields: Any) -> Path:
+    """Add the RunResult of one attempt of `run` to the store (default: results/) and return its path."""
+    return (store or ResultsStore()).add(run_result(config, run, **fields))

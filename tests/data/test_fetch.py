@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from reprolab.cli import MissingDataError
 from reprolab.data.fetch import (
     ChecksumError,
     HtmlPageError,
@@ -20,6 +19,7 @@ from reprolab.data.fetch import (
     read_checksums,
 )
 from reprolab.data.layout import DatasetLayout
+from reprolab.errors import MissingDataError
 from reprolab.registry import DatasetCard
 
 from .conftest import Route, card_of

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import yaml
 
-from reprolab.cli import MissingDataError
 from reprolab.data import decode_frames, open_split
 from reprolab.data.fixtures import write_mirror
 from reprolab.data.fixtures.sthv1 import MOTIONS
@@ -18,6 +17,7 @@ from reprolab.data.layout import DatasetLayout
 from reprolab.data.manifest import load_manifest, split_fingerprint
 from reprolab.data.prepare import FAIL_AT_SHARD_ENV, PrepareError, prepare_dataset
 from reprolab.data.shards import sample_digest
+from reprolab.errors import MissingDataError
 
 from .conftest import card_of
 

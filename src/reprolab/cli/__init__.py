@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "reprolab.cli.registry",
     "reprolab.cli.data",
     "reprolab.cli.runs",
+    "reprolab.cli.stages",
     "reprolab.cli.report",
     "reprolab.cli.reproduce",
 )

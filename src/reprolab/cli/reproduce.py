@@ -2,8 +2,8 @@
 
 This is what `nox -s reproduce-<paper>` runs. It only sequences the other commands:
 `data fetch` and `data prepare` for each dataset a recipe reads, `train` and `evaluate` for each
-seed, then `report`. In the full profile it never starts a download on its own: missing data
-stops the run with the dataset named and the commands to get it, unless `--fetch` is given.
+seed (`run-stages` for a recipe with `stages:`), then `report`. In the full profile it never
+starts a download on its own: missing data stops the run with the dataset named and the commands to get it, unless `--fetch` is given.
 """
 
 from __future__ import annotations
@@ -85,11 +85,15 @@ def _run(args: argparse.Namespace) -> int:
         else:
             seeds = config["seeds"]
             for seed in seeds[: args.seeds] if args.seeds else seeds:
-                run_dir = paths.runs_dir() / recipe.id / new_run_id(seed)
-                code = _cli("train", recipe.id, "--profile", args.profile, "--seed", str(seed),
-                            "--out", str(run_dir), *args.overrides)
-                if code == 0:
-                    code = _cli("evaluate", str(run_dir))
+                if recipe.stages:  # a chain of runs (reprolab.pipeline): its last stage is the result
+                    code = _cli("run-stages", recipe.id, "--profile", args.profile, "--seed", str(seed),
+                                *args.overrides)
+                else:
+                    run_dir = paths.runs_dir() / recipe.id / new_run_id(seed)
+                    code = _cli("train", recipe.id, "--profile", args.profile, "--seed", str(seed),
+                                "--out", str(run_dir), *args.overrides)
+                    if code == 0:
+                        code = _cli("evaluate", str(run_dir))
                 if code != 0:
                     failures.append(f"{recipe.id} seed {seed}")
 

@@ -14,7 +14,7 @@ Fetch (`reprolab.data.fetch`, `reprolab.data.extract`)
     moved into raw/ atomically, then archives extracted safely into extracted/<archive stem>/.
     A file placed by hand in raw/ is accepted when its checksum matches. Errors: `ChecksumError`
     (bytes quarantined in .state/quarantine/), `HtmlPageError` (login wall / quota page),
-    `SourceUnavailableError` (404 on every URL), `reprolab.cli.MissingDataError` (manual files
+    `SourceUnavailableError` (404 on every URL), `reprolab.errors.MissingDataError` (manual files
     missing: names the page, the files and the folder), `UnsafeArchiveError` (`..`, absolute paths,
     links out), `reprolab.data.locks.BusyError` (another fetch of the same dataset is running).
     In the tiny profile the sources come from the fixture mirror (see fixtures).

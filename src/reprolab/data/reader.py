@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprolab.data.derived import shards_dir
 from reprolab.data.layout import DatasetLayout, Profile
 from reprolab.data.manifest import read_manifest_table, read_split_info
 from reprolab.data.shards import ShardCache
@@ -43,12 +44,14 @@ class PreparedSplit:
     """Random access to a prepared split: `len`, `classes`, `fingerprint`, `split[i] -> Sample`."""
 
     def __init__(self, prepared_dir: Path, split: str, *, dataset: str = "", profile: str = "",
-                 cache_size: int = 64):
+                 cache_size: int = 64, root: Path | None = None):
         self.prepared_dir = Path(prepared_dir)
         self.split = split
         self.dataset = dataset
         self.profile = profile
         self.info = read_split_info(self.prepared_dir / f"{split}.json")
+        # A derived split (reprolab.data.derived) may read its samples from its source's shards.
+        self.shards_dir = shards_dir(self.prepared_dir, self.info, root)
         table = read_manifest_table(self.prepared_dir / f"{split}.parquet")
         self.ids: list[str] = table.column("id").to_pylist()
         self.labels: list[int] = table.column("label").to_pylist()
@@ -90,7 +93,7 @@ class PreparedSplit:
         if not -len(self) <= index < len(self):
             raise IndexError(f"{self.dataset}/{self.split}: index {index} out of range ({len(self)})")
         index %= len(self)
-        table = self._cache.table(self.prepared_dir / self.shard_files[self._shard_of[index]])
+        table = self._cache.table(self.shards_dir / self.shard_files[self._shard_of[index]])
         return index, table, self._rows[index]
 
     def __getitem__(self, index: int) -> Sample:
@@ -126,7 +129,14 @@ class PreparedSplit:
 
 def open_split(dataset_id: str, split: str, profile: Profile = "full", *,
                root: Path | None = None) -> PreparedSplit:
-    """Open a prepared split. Raises MissingDataError (with the command to run) if not prepared."""
+    """Open a prepared split. Raises MissingDataError (with the command to run) if not prepared.
+
+    `split` may also be the path of a derived split of the dataset, `<folder>/<split>` relative
+    to the checkout (e.g. runs/<recipe>/tiny/stages/pseudo-labels/split/train): what a pipeline
+    stage trains on when it reads an earlier stage's outputs (reprolab.pipeline).
+    """
+    if "/" in split:
+        return _open_derived(dataset_id, split, profile, root)
     layout = DatasetLayout(dataset_id, profile, root)
     if split not in layout.prepared_splits():
         from reprolab.errors import MissingDataError
@@ -139,6 +149,21 @@ def open_split(dataset_id: str, split: str, profile: Profile = "full", *,
             f"reprolab data fetch {dataset_id}{flag} && reprolab data prepare {dataset_id}{flag}"
         )
     return PreparedSplit(layout.prepared, split, dataset=dataset_id, profile=profile)
+
+
+def _open_derived(dataset_id: str, split: str, profile: Profile, root: Path | None) -> PreparedSplit:
+    from reprolab import paths
+
+    path = (root or paths.project_root()) / split
+    if not (path.parent / f"{path.name}.json").is_file():
+        from reprolab.errors import MissingDataError
+
+        raise MissingDataError(f"{dataset_id}: no derived split {split} (no {path}.json); run the "
+                               "pipeline stage that writes it (`reprolab run-stage ...`)")
+    opened = PreparedSplit(path.parent, path.name, dataset=dataset_id, profile=profile, root=root)
+    if opened.info.get("dataset") not in (None, dataset_id):
+        raise ValueError(f"{split}: a split of {opened.info['dataset']}, not of {dataset_id}")
+    return opened
 
 
 def decode_frames(frames: Sequence[bytes], indices: Sequence[int] | None = None, *,

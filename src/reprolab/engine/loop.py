@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from reprolab.config import TrainOptions
 from reprolab.engine import checkpoint, distributed
 from reprolab.engine.distributed import DistContext
+from reprolab.engine.init_from import load_init_weights
 from reprolab.engine.logs import JsonlLog, progress
 from reprolab.engine.optim import build_optimizer, build_scheduler
 from reprolab.engine.sampling import EpochSampler
@@ -136,15 +137,6 @@ def evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *
     return distributed.broadcast_object(ctx, metrics)
 
 
-def init_from_run(task: Task, model: nn.Module) -> list[str]:
-    """Apply the recipe's `model.init_from` (another run's weights); return the tensors kept fresh."""
-    from reprolab.models.weights import init_checkpoint_path, load_matching_weights
-
-    init = getattr(task.model_cfg, "init_from", None)
-    path = init_checkpoint_path(init.model_dump() if init else None, task.profile)
-    return load_matching_weights(model, path) if path is not None else []
-
-
 @dataclass
 class TrainState:
     """What one epoch needs besides the model: optimizer, schedule, precision and running loss."""
@@ -206,7 +198,7 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
 
     seed_everything(seed)
     model = task.build_model()
-    init_from_run(task, model)
+    load_init_weights(model, config, verbose=verbose and ctx.is_main)  # init_from: another run's weights
     model = model.to(ctx.device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

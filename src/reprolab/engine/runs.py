@@ -26,7 +26,7 @@ import yaml
 
 from reprolab import atomic, paths
 from reprolab.errors import ConfigError, ReprolabError
-from reprolab.results import SplitInfo, new_run_id, record_run
+from reprolab.results import ResultsStore, SplitInfo, new_run_id, record_run
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"
@@ -80,18 +80,21 @@ def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
 
 
 def _record_failure(stage: str, error: BaseException, config: dict[str, Any], run: dict[str, Any],
-                    ctx, started: float, run_dir: Path, hint: str = "") -> RunFailedError:
+                    ctx, started: float, run_dir: Path, hint: str = "",
+                    provenance: dict[str, Any] | None = None) -> RunFailedError:
     record = record_run(config, run, status="failed", device=str(ctx.device), world_size=ctx.world_size,
                         error=error, wall_time_s=time.perf_counter() - started,
-                        history=read_history(run_dir), log_path=str(run_dir / METRICS_LOG))
+                        history=read_history(run_dir), log_path=str(run_dir / METRICS_LOG),
+                        provenance=provenance)
     return RunFailedError(f"{stage} failed: {type(error).__name__}: {error}\n"
                           f"reprolab: recorded in {record}{hint}", record)
 
 
-def _open_run_dir(config: dict[str, Any], out: Path | None, resume: bool, ctx) -> tuple[Path, dict[str, Any]]:
+def _open_run_dir(config: dict[str, Any], out: Path | None, resume: bool, ctx, run_id: str | None,
+                  run_fields: dict[str, Any] | None) -> tuple[Path, dict[str, Any]]:
     from reprolab.engine import distributed
 
-    run_id = distributed.broadcast_object(ctx, new_run_id(config["seed"]))
+    run_id = run_id or distributed.broadcast_object(ctx, new_run_id(config["seed"]))
     run_dir = Path(out) if out else paths.runs_dir() / config["recipe"] / run_id
     if resume:
         if not (run_dir / CONFIG_FILE).is_file():
@@ -108,7 +111,7 @@ def _open_run_dir(config: dict[str, Any], out: Path | None, resume: bool, ctx) -
                           "continue it, or choose another directory")
     run = {"run_id": run_id, "recipe": config["recipe"], "seed": config["seed"],
            "profile": config["profile"], "started_at": datetime.now(UTC).isoformat(),
-           "device": str(ctx.device), "world_size": ctx.world_size}
+           "device": str(ctx.device), "world_size": ctx.world_size, **(run_fields or {})}
     if ctx.is_main:
         atomic.write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
         atomic.write_json(run_dir / RUN_FILE, run)
@@ -117,15 +120,21 @@ def _open_run_dir(config: dict[str, Any], out: Path | None, resume: bool, ctx) -
 
 
 def train_run(config: dict[str, Any], ctx, *, out: Path | None = None, resume: bool = False,
-              show_progress: bool = True) -> TrainedRun:
-    """Train `config` (from reprolab.config.resolved_config) into a run directory."""
+              show_progress: bool = True, run_id: str | None = None,
+              run_fields: dict[str, Any] | None = None,
+              provenance: dict[str, Any] | None = None) -> TrainedRun:
+    """Train `config` (from reprolab.config.resolved_config, or a pipeline stage's spec) into a
+    run directory. `run_id` and `run_fields` (extra keys of run.json) come from a pipeline stage;
+    `provenance` is added to a failed run's record."""
+    from reprolab.engine.init_from import init_checkpoint
     from reprolab.engine.loop import fit
     from reprolab.errors import MissingDataError
     from reprolab.tasks import build_task
 
     task = build_task(config)
-    task.check_data()  # missing data: raise before a run directory is made
-    run_dir, run = _open_run_dir(config, out, resume, ctx)
+    task.check_data()  # missing data or weights: raise before a run directory is made
+    init_checkpoint(config)
+    run_dir, run = _open_run_dir(config, out, resume, ctx, run_id, run_fields)
     started = time.perf_counter()
     try:
         result = fit(task, config, run_dir, ctx, seed=config["seed"], resume=resume,
@@ -135,9 +144,10 @@ def train_run(config: dict[str, Any], ctx, *, out: Path | None = None, resume: b
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
         if not ctx.is_main:
             raise
-        raise _record_failure("training", error, config, run, ctx, started, run_dir,
-                              hint=f"; resume with `reprolab train {config['recipe']} --out {run_dir} "
-                                   "--resume`") from error
+        hint = "" if run_fields else (f"; resume with `reprolab train {config['recipe']} --out {run_dir} "
+                                      "--resume`")
+        raise _record_failure("training", error, config, run, ctx, started, run_dir, hint,
+                              provenance) from error
     if ctx.is_main:
         run["train_wall_time_s"] = run.get("train_wall_time_s", 0.0) + result.wall_time_s
         run["epochs_done"] = len(result.history)
@@ -145,8 +155,10 @@ def train_run(config: dict[str, Any], ctx, *, out: Path | None = None, resume: b
     return TrainedRun(run_dir, run, result.history)
 
 
-def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True) -> EvaluatedRun | None:
-    """Score a run directory's final weights and record the result (rank 0 returns it)."""
+def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: ResultsStore | None = None,
+                 provenance: dict[str, Any] | None = None) -> EvaluatedRun | None:
+    """Score a run directory's final weights and record the result in `store` (default:
+    results/), with `provenance` added (a pipeline stage's chain); rank 0 returns it."""
     from reprolab.engine import checkpoint
     from reprolab.engine.loop import evaluate
     from reprolab.errors import MissingDataError
@@ -175,7 +187,8 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True) -> Evaluated
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
         if not ctx.is_main:
             raise
-        raise _record_failure("evaluation", error, config, run, ctx, started, run_dir) from error
+        raise _record_failure("evaluation", error, config, run, ctx, started, run_dir,
+                              provenance=provenance) from error
     if not ctx.is_main:
         return None
     metrics = {k: v for k, v in metrics.items() if k != "samples"}
@@ -184,5 +197,6 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True) -> Evaluated
     record = record_run(config, run, status="ok", metrics=metrics, split=split_info,
                         device=str(ctx.device), world_size=ctx.world_size,
                         wall_time_s=run.get("train_wall_time_s", 0.0) + time.perf_counter() - started,
-                        history=read_history(run_dir), log_path=str(run_dir / METRICS_LOG))
+                        history=read_history(run_dir), log_path=str(run_dir / METRICS_LOG),
+                        store=store, provenance=provenance)
     return EvaluatedRun(run_dir, config, metrics, split_info, record)

@@ -2,15 +2,13 @@
 
 - ``pretrained_weights_path(card_id)``: the file a `weights-*` dataset card fetched (ImageNet
   checkpoints); nothing is downloaded here.
-- ``init_checkpoint_path(init_from, profile)`` and ``load_matching_weights``: fine-tuning from
-  another run (`model.init_from: {recipe: <id>}` or `{checkpoint: <path>}`), which the engine
-  applies to every task after `build_model()`.
+- ``load_matching_weights``: copy another run's tensors whose names and shapes match (the
+  engine's warm start, reprolab.engine.init_from, uses it for every task).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from torch import nn
 
@@ -34,31 +32,6 @@ def pretrained_weights_path(card_id: str | None, root: Path | None = None) -> Pa
             f"{card_id}: pretrained weights not found at {path}. Run: reprolab data fetch {card_id}"
         )
     return path
-
-
-def init_checkpoint_path(init_from: dict[str, Any] | None, profile: str) -> Path | None:
-    """The weights `model.init_from` names: {checkpoint: path} or {recipe: id} (its latest result)."""
-    if not init_from:
-        return None
-    if init_from.get("checkpoint"):
-        path = Path(init_from["checkpoint"])
-        if not path.is_file():
-            raise FileNotFoundError(f"model.init_from.checkpoint: {path} does not exist")
-        return path
-    if not init_from.get("recipe"):
-        raise ConfigError("model.init_from: expected {recipe: <id>} or {checkpoint: <path>}")
-    from reprolab.results import ResultsStore
-
-    recipe = init_from["recipe"]
-    done = [r for r in ResultsStore().runs(recipe) if r.status == "ok" and r.profile == profile and r.log_path]
-    for result in reversed(done):  # newest first
-        path = Path(result.log_path).parent / "checkpoints" / "final.pt"
-        if path.is_file():
-            return path
-    raise MissingDataError(
-        f"model.init_from: no evaluated {profile} run of {recipe} with its weights; run "
-        f"`reprolab train {recipe} --profile {profile}` and `reprolab evaluate <run>` first"
-    )
 
 
 def load_matching_weights(model: nn.Module, path: Path) -> list[str]:

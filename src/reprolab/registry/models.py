@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from reprolab.pipeline.schema import Stages
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 _HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -212,4 +214,8 @@ class Recipe(Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     tiny: dict[str, Any] = Field(
         default_factory=dict, description="overrides the tiny profile merges over the full recipe"
+    )
+    stages: Stages = Field(
+        default_factory=dict, description="a multi-stage pipeline (reprolab.pipeline.schema); "
+                                          "empty: the recipe is one task run"
     )

@@ -114,12 +114,8 @@ class Task(ABC):
 
     def check_data(self) -> None:
         """Raise MissingDataError now if the data or weights are not in place."""
-        from reprolab.models.weights import init_checkpoint_path
-
         self.open_split(self.split_names["train"])
         self.open_split(self.split_names["eval"])
-        init = self.model_cfg.init_from
-        init_checkpoint_path(init.model_dump() if init else None, self.profile)
 
     @abstractmethod
     def build_model(self, *, pretrained: bool = True) -> nn.Module:
@@ -134,7 +130,7 @@ class Task(ABC):
 
     def describe_split(self, dataset: Dataset, split: Split) -> SplitDescription:
         prepared = dataset.split  # type: ignore[attr-defined]
-        return SplitDescription(self.dataset_id, prepared.split, len(prepared), prepared.fingerprint)
+        return SplitDescription(self.dataset_id, self.split_names[split], len(prepared), prepared.fingerprint)
 
     def collate_fn(self, split: Split) -> Callable | None:
         return None
