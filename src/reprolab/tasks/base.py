@@ -134,7 +134,7 @@ class Task(ABC):
 
     def describe_split(self, dataset: Dataset, split: Split) -> SplitDescription:
         prepared = dataset.split  # type: ignore[attr-defined]
-        return SplitDescription(self.dataset_id, prepared.split, len(prepared), prepared.fingerprint)
+        return SplitDescription(self.dataset_id, self.split_names[split], len(prepared), prepared.fingerprint)
 
     def collate_fn(self, split: Split) -> Callable | None:
         return None

@@ -71,9 +71,8 @@ class MetricLearning(Task):
     Eval = RetrievalEvalConfig
 
     def __init__(self, config: dict[str, Any]):
-        super().__init__(config)
-        loss = self.model_cfg.loss
-        if loss in TUPLE_LOSSES:
+        loss = (config.get("model") or {}).get("loss", EmbeddingConfig.model_fields["loss"].default)
+        if loss in TUPLE_LOSSES:  # before the blocks are parsed: say which task, not which key
             raise NotImplementedError(
                 f"recipe {config.get('recipe')!r}: loss {loss!r} trains on mined tuples with label "
                 "distances (log-ratio paper); this class-label task does not mine them. Set "
@@ -82,6 +81,7 @@ class MetricLearning(Task):
             )
         if loss not in CLASS_LABEL_LOSSES:
             raise ValueError(f"model.loss: unknown loss {loss!r}; expected one of {', '.join(CLASS_LABEL_LOSSES)}")
+        super().__init__(config)
         self._iters_per_epoch: int | None = None
 
     # ---- data ----------------------------------------------------------------------------
