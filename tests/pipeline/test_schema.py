@@ -46,11 +46,6 @@ def test_a_chain_loads_with_kinds_and_inputs(chain_root):
      ["`student.data.train_from`", "'teacher' is a task stage", "needs an inference stage"]),
     ("init_from: teacher", "init_from: labels", ["`student.init_from`", "is an inference stage"]),
     ("optim: {lr: 0.001}", "optimm: {lr: 0.001}", ["key `stages.student.optimm`: unknown key"]),
-    ("infer: predicted-labels", "infer: predicted-lables",
-     ["`infer`: no inference step 'predicted-lables'", "predicted-labels"]),
-    ("{min_score: 0.5}", "{min_scor: 0.5}",
-     ["key `stages.labels.options`", "`options.min_scor`: unknown option", "takes: min_score"]),
-    ("{min_score: 0.5}", "{min_score: 2}", ["`options.min_score`", "less than or equal to 1"]),
     ("split: train", "split: test", ["key `stages.labels.split`"]),
     ("split: train,", "split: train, optim: {lr: 1},", ["`optim` belong to task stages"]),
     ("teacher: {}", "teacher: {from: x}", ["`from` belong to inference stages"]),
@@ -67,6 +62,28 @@ def test_a_bad_chain_names_the_file_and_the_key(chain_root, old, new, fragments)
         load_recipe(path)
     message = str(caught.value)
     assert "toyvid-chain.yaml" in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize("old, new, fragments", [
+    ("infer: predicted-labels", "infer: predicted-lables",
+     ["key `stages.labels.infer`: no inference step 'predicted-lables'", "predicted-labels"]),
+    ("{min_score: 0.5}", "{min_scor: 0.5}",
+     ["key `stages.labels.options`", "`options.min_scor`: unknown option", "takes: min_score"]),
+    ("{min_score: 0.5}", "{min_score: 2}", ["`options.min_score`", "less than or equal to 1"]),
+    ("optim: {lr: 0.001}", "optim: {lr: slow}", ["key `optim.lr`: Input should be a valid number"]),
+])
+def test_reprolab_check_resolves_every_chain_and_names_the_file_and_key(chain_root, capsys, old, new,
+                                                                         fragments):
+    # The steps are pipeline code, above the registries: a chain's steps and options are checked
+    # when it is resolved, which `reprolab check` does for every chain in both profiles.
+    assert cli.main(["check"]) == cli.EXIT_OK
+    path = chain_root / PATH
+    path.write_text(path.read_text().replace(old, new, 1))
+    assert cli.main(["check"]) == cli.EXIT_REGISTRY
+    message = capsys.readouterr().err
+    assert "toyvid-chain.yaml" in message and "profile full" in message and "profile tiny" in message
     for fragment in fragments:
         assert fragment in message, message
 

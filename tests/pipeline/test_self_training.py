@@ -53,7 +53,8 @@ def test_the_chain_runs_end_to_end_through_the_cli(chain_run, monkeypatch):
     """`chain_run` ran `reprolab run-stages` on the example; check what each stage left."""
     from reprolab.data.reader import open_split
     from reprolab.engine import checkpoint
-    from reprolab.pipeline.steps import InferenceRun
+    from reprolab.engine.distributed import DistContext
+    from reprolab.engine.loop import predict_all
     from reprolab.tasks import build_task
 
     root = chain_run
@@ -74,7 +75,7 @@ def test_the_chain_runs_end_to_end_through_the_cli(chain_run, monkeypatch):
     task = build_task(config)
     model = task.build_model(pretrained=False)
     model.load_state_dict(checkpoint.load(root / STAGES / "teacher/run/checkpoints/final.pt")["model"])
-    outputs, _ = InferenceRun(task, model, task.build_dataset("eval"), source, torch.device("cpu")).predict()
+    outputs, _ = predict_all(task, model, task.build_dataset("eval"), DistContext(), show_progress=False)
     assert derived.labels == outputs.argmax(1).tolist()
     scores = torch.tensor(derived.column("score"))
     torch.testing.assert_close(scores, outputs.softmax(1).max(1).values)

@@ -47,11 +47,12 @@ _LISTINGS: dict[str, Callable[[Registry], tuple[list[list], list[str]]]] = {
 
 
 def _check(args: argparse.Namespace) -> int:
+    from reprolab.pipeline.resolve import check_stages
     from reprolab.tasks import check_recipes
 
     reg = load_registry()
     rows = sum(len(v) for v in reg.published.values())
-    resolved = check_recipes(reg)
+    resolved = check_recipes(reg) + check_stages(reg)
     print(
         f"registries valid: {len(reg.datasets)} datasets, {len(reg.benchmarks)} benchmarks, "
         f"{len(reg.papers)} papers, {rows} published rows, {len(reg.recipes)} recipes "

@@ -37,20 +37,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from reprolab.data.layout import DatasetLayout
 from reprolab.data.manifest import (
     read_manifest_table,
-    read_split_info,
     split_fingerprint,
     write_manifest,
     write_split_info,
 )
+from reprolab.data.reader import PreparedSplit, shards_dir
 from reprolab.data.shards import read_shard_table, sample_digest, shard_name, write_shard
-
-if TYPE_CHECKING:
-    from reprolab.data.reader import PreparedSplit
 
 SHARD_SIZE = 128
 _CORE = ("id", "label", "shard", "row", "sha256", "num_frames")
@@ -67,32 +63,6 @@ class DerivedRows:
     payloads: list[dict[str, bytes]] | None = None  # new bytes per kept row (then own shards)
     classes: list[str] | None = None        # None: the source split's classes
     metrics: dict[str, float] = field(default_factory=dict)      # what the step measured
-
-
-def shards_dir(prepared_dir: Path, info: Mapping[str, Any], root: Path | None = None) -> Path:
-    """The folder a split's manifest `shard` paths are relative to: its own, or (a derived split
-    with `shards_from`) the source dataset's prepared folder, checked against its fingerprint."""
-    ref = info.get("shards_from")
-    if not ref:
-        return Path(prepared_dir)
-    layout = DatasetLayout(ref["dataset"], ref["profile"], root)
-    where = f"{ref['dataset']}/{ref['split']} ({ref['profile']})"
-    try:
-        source = read_split_info(layout.split_info(ref["split"]))
-    except FileNotFoundError:
-        from reprolab.errors import MissingDataError
-
-        raise MissingDataError(
-            f"{prepared_dir}: a derived split of {where}, which is not prepared. Run: reprolab data "
-            f"prepare {ref['dataset']} --profile {ref['profile']}, then the stage that made it"
-        ) from None
-    if source.get("fingerprint") != ref["fingerprint"]:
-        raise ValueError(
-            f"{prepared_dir}: derived from {where} with fingerprint {ref['fingerprint']}, but that "
-            f"split now has {source.get('fingerprint')} (prepared again?); rerun the stage that "
-            "made it"
-        )
-    return layout.prepared
 
 
 def write_derived_split(folder: Path, split: str, source: PreparedSplit, rows: DerivedRows, *,
@@ -228,4 +198,4 @@ def _write_own_shards(folder: Path, split: str, source: PreparedSplit, rows: Der
     return shards
 
 
-__all__ = ["DerivedRows", "shards_dir", "write_derived_split"]
+__all__ = ["DerivedRows", "write_derived_split"]

@@ -14,12 +14,11 @@ Only pyarrow is needed to read (no `datasets`); shards are opened lazily in each
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprolab.data.derived import shards_dir
 from reprolab.data.layout import DatasetLayout, Profile
 from reprolab.data.manifest import read_manifest_table, read_split_info
 from reprolab.data.shards import ShardCache
@@ -38,6 +37,32 @@ class Sample:
 
 
 _SKIP = {"id", "label", "shard", "row", "sha256", "num_frames"}
+
+
+def shards_dir(prepared_dir: Path, info: Mapping[str, Any], root: Path | None = None) -> Path:
+    """The folder a split's manifest `shard` paths are relative to: its own, or (a derived split
+    with `shards_from`) the source dataset's prepared folder, checked against its fingerprint."""
+    ref = info.get("shards_from")
+    if not ref:
+        return Path(prepared_dir)
+    layout = DatasetLayout(ref["dataset"], ref["profile"], root)
+    where = f"{ref['dataset']}/{ref['split']} ({ref['profile']})"
+    try:
+        source = read_split_info(layout.split_info(ref["split"]))
+    except FileNotFoundError:
+        from reprolab.errors import MissingDataError
+
+        raise MissingDataError(
+            f"{prepared_dir}: a derived split of {where}, which is not prepared. Run: reprolab data "
+            f"prepare {ref['dataset']} --profile {ref['profile']}, then the stage that made it"
+        ) from None
+    if source.get("fingerprint") != ref["fingerprint"]:
+        raise ValueError(
+            f"{prepared_dir}: derived from {where} with fingerprint {ref['fingerprint']}, but that "
+            f"split now has {source.get('fingerprint')} (prepared again?); rerun the stage that "
+            "made it"
+        )
+    return layout.prepared
 
 
 class PreparedSplit:

@@ -104,10 +104,11 @@ def _per_rank(global_batch: int, ctx: DistContext) -> int:
 
 
 @torch.no_grad()
-def evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *,
-             batch_size: int | None = None, num_workers: int = 0, amp: str | None = None,
-             channels_last: bool = False, show_progress: bool = True) -> dict[str, float]:
-    """Every sample of `dataset` once (sharded across ranks); metrics computed on all of them."""
+def predict_all(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *,
+                batch_size: int | None = None, num_workers: int = 0, amp: str | None = None,
+                channels_last: bool = False, show_progress: bool = True):
+    """(outputs, targets) of `task.predict` for every sample of `dataset`, in dataset order:
+    sharded across ranks, gathered on rank 0 (the other ranks get None)."""
     model = checkpoint.unwrap(model)
     model.eval()
     per_rank = batch_size or task.eval_batch_size()
@@ -125,15 +126,27 @@ def evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *
         targets.append(target.cpu())
     indices = [index for index, _ in sampler]
     local = (indices, torch.cat(outputs) if outputs else None, torch.cat(targets) if targets else None)
-    metrics: dict[str, float] | None = None
     gathered = distributed.all_gather_objects(ctx, local)
+    if not ctx.is_main:
+        return None
+    order = [i for part in gathered for i in part[0]]
+    all_outputs = torch.cat([part[1] for part in gathered if part[1] is not None])
+    all_targets = torch.cat([part[2] for part in gathered if part[2] is not None])
+    permutation = torch.as_tensor(sorted(range(len(order)), key=order.__getitem__))
+    return all_outputs[permutation], all_targets[permutation]
+
+
+def evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *,
+             batch_size: int | None = None, num_workers: int = 0, amp: str | None = None,
+             channels_last: bool = False, show_progress: bool = True) -> dict[str, float]:
+    """Every sample of `dataset` once (sharded across ranks); metrics computed on all of them."""
+    predictions = predict_all(task, model, dataset, ctx, batch_size=batch_size, num_workers=num_workers,
+                              amp=amp, channels_last=channels_last, show_progress=show_progress)
+    metrics: dict[str, float] | None = None
     if ctx.is_main:
-        order = [i for part in gathered for i in part[0]]
-        all_outputs = torch.cat([part[1] for part in gathered if part[1] is not None])
-        all_targets = torch.cat([part[2] for part in gathered if part[2] is not None])
-        permutation = torch.as_tensor(sorted(range(len(order)), key=order.__getitem__))
-        metrics = task.compute_metrics(all_outputs[permutation], all_targets[permutation])
-        metrics["samples"] = float(len(order))
+        outputs, targets = predictions
+        metrics = task.compute_metrics(outputs, targets)
+        metrics["samples"] = float(len(outputs))
     return distributed.broadcast_object(ctx, metrics)
 
 

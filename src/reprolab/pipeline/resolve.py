@@ -28,9 +28,9 @@ from pydantic import ValidationError
 from reprolab import atomic
 from reprolab.config import OVERRIDABLE, ConfigError, apply_override, resolve
 from reprolab.pipeline.layout import StageLayout
-from reprolab.pipeline.schema import TASK_BLOCKS, Stage, check_chain, describe_errors
 from reprolab.pipeline.steps import STEPS
 from reprolab.registry import Benchmark, Recipe, deep_merge
+from reprolab.registry.stages import TASK_BLOCKS, Stage, check_chain, describe_errors
 
 PREFIX = "stages."
 
@@ -157,10 +157,13 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
             options = dict(stage.options)
             if profile == "tiny":
                 options.update(stage.tiny.get("options", {}))
+            if stage.infer not in STEPS:
+                raise ConfigError(f"recipe {recipe.id}: key `stages.{name}.infer`: no inference step "
+                                  f"{stage.infer!r}; known steps: {', '.join(STEPS.names())}")
             try:
                 parsed = STEPS.get(stage.infer).parse_options(options).model_dump(mode="json")
             except ValueError as error:
-                raise ConfigError(f"recipe {recipe.id}, stage {name}: {error}") from None
+                raise ConfigError(f"recipe {recipe.id}: key `stages.{name}.options`: {error}") from None
             spec = {**head, "overrides": list(scoped[name]), "seed": seed,
                     "stage": {"name": name, "kind": "inference", "inputs": stage.inputs,
                               "infer": stage.infer, "from": stage.from_, "split": stage.split,
@@ -200,3 +203,29 @@ def load_chain(recipe_id: str, profile: str, overrides: list[str] | None = None,
     recipe = reg.recipe(recipe_id)
     specs = stage_specs(recipe, reg.benchmarks[recipe.benchmark], profile, overrides, seed, root=root)
     return recipe, specs, StageLayout(recipe.id, profile, root)
+
+
+def check_stages(reg) -> int:
+    """Resolve every multi-stage recipe's chain in both profiles and type-check each task stage
+    through its task's typed blocks; RegistryErrors names each recipe file and key at fault."""
+    from reprolab.registry import RegistryError, RegistryErrors
+    from reprolab.tasks import build_task
+
+    errors, checked = [], 0
+    for recipe in sorted(reg.recipes.values(), key=lambda r: r.id):
+        if not recipe.stages:
+            continue
+        for profile in ("full", "tiny"):
+            try:
+                specs = stage_specs(recipe, reg.benchmarks[recipe.benchmark], profile, [], None,
+                                    root=reg.root)
+                for spec in specs.values():
+                    if spec["stage"]["kind"] == "task":
+                        build_task(spec)
+            except (ConfigError, ValueError, KeyError) as error:
+                message = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
+                errors.append(RegistryError(reg.files[f"recipe:{recipe.id}"], [f"profile {profile}: {message}"]))
+            checked += 1
+    if errors:
+        raise RegistryErrors(errors)
+    return checked

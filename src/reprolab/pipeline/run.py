@@ -31,6 +31,7 @@ import json
 import shutil
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,8 @@ def _infer(config: dict[str, Any], run: dict[str, Any], layout: StageLayout, ctx
     from reprolab.data.derived import write_derived_split
     from reprolab.data.reader import open_split
     from reprolab.engine import checkpoint, distributed
+    from reprolab.engine.distributed import DistContext
+    from reprolab.engine.loop import predict_all
     from reprolab.pipeline.steps import STEPS, InferenceRun
     from reprolab.tasks import build_task
 
@@ -228,8 +231,10 @@ def _infer(config: dict[str, Any], run: dict[str, Any], layout: StageLayout, ctx
     described = task.describe_split(dataset, "eval")
     source = open_split(described.dataset, described.name, trained["profile"])
     step = STEPS.get(stage["infer"])
-    rows = step.function(InferenceRun(task, model, dataset, source, ctx.device,
-                                      num_workers=int(trained["optim"].get("num_workers", 0))),
+    alone = DistContext(device=ctx.device)  # the step runs on rank 0 only: no collective calls
+    predictions = partial(predict_all, task, model, dataset, alone, show_progress=False,
+                          num_workers=task.options.num_workers)
+    rows = step.function(InferenceRun(task, model, dataset, source, predictions),
                          step.parse_options(stage["options"]))
     from_record = read_record(layout, source_stage) or {}
     info = write_derived_split(layout.split_dir(run["stage"]), stage["split_name"], source, rows, derived={

@@ -71,35 +71,17 @@ class InferenceRun:
     """A trained model ready to infer on one split of its dataset."""
 
     task: Any           # the reprolab.tasks.base.Task that trained the model
-    model: Any          # its nn.Module with the final weights, on `device`
+    model: Any          # its nn.Module with the final weights
     dataset: Any        # the task's evaluation-mode dataset over `split` (no augmentation)
     split: Any          # the reprolab.data.reader.PreparedSplit being inferred on
-    device: Any
-    num_workers: int = 0
-    _predictions: tuple[Any, Any] | None = field(default=None, repr=False)
+    predictions: Callable[[], tuple[Any, Any]]  # the engine's predict_all over `dataset`
+    _cache: tuple[Any, Any] | None = field(default=None, repr=False)
 
     def predict(self):
         """(outputs, targets) of `task.predict` for every sample of the split, in split order."""
-        if self._predictions is None:
-            import torch
-            from torch.utils.data import DataLoader
-
-            from reprolab.engine.loop import to_device
-            from reprolab.engine.sampling import EpochSampler
-
-            batch_size = self.task.eval_batch_size()
-            sampler = EpochSampler(len(self.dataset), shuffle=False, global_batch_size=batch_size)
-            loader = DataLoader(self.dataset, batch_size=batch_size, sampler=sampler,
-                                num_workers=self.num_workers, collate_fn=self.task.collate_fn("eval"))
-            outputs, targets = [], []
-            self.model.eval()
-            with torch.no_grad():
-                for batch in loader:
-                    out, target = self.task.predict(self.model, to_device(batch, self.device))
-                    outputs.append(out.float().cpu())
-                    targets.append(target.cpu())
-            self._predictions = (torch.cat(outputs), torch.cat(targets))
-        return self._predictions
+        if self._cache is None:
+            self._cache = self.predictions()
+        return self._cache
 
 
 # --------------------------------------------------------------------------- the steps

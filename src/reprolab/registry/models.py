@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from reprolab.pipeline.schema import Stages
+from reprolab.registry.stages import Stages
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -216,6 +216,6 @@ class Recipe(Strict):
         default_factory=dict, description="overrides the tiny profile merges over the full recipe"
     )
     stages: Stages = Field(
-        default_factory=dict, description="a multi-stage pipeline (reprolab.pipeline.schema); "
+        default_factory=dict, description="a multi-stage pipeline (reprolab.registry.stages); "
                                           "empty: the recipe is one task run"
     )

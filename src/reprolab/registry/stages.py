@@ -16,7 +16,9 @@ inference step
     infer       a registered step (reprolab.pipeline.steps), e.g. predicted-labels
     from        the task stage whose trained model it runs
     split       train | eval: the `from` stage's training or evaluation split (of its dataset)
-    options     the step's options, checked against the step's own model
+    options     the step's options, checked against the step's own model when the chain is
+                resolved (`reprolab check`, `reprolab stages ...`, `run-stage`): the steps are code
+                of reprolab.pipeline, above the registries
     tiny        {options: ...} for the tiny profile
 
 Cross-checks: a stage reads only stages declared before it (an unknown or later name is an
@@ -35,12 +37,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
-
-from reprolab.pipeline.steps import STEPS
 
 STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 RESERVED = ("resolve",)   # the generated dvc.yaml's first stage
@@ -71,14 +69,6 @@ class Stage(BaseModel):
     # both
     tiny: dict[str, Any] = Field(default_factory=dict, description="what the tiny profile changes")
 
-    @field_validator("options")
-    @classmethod
-    def _step_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        infer = info.data.get("infer")
-        if infer in STEPS:
-            STEPS.get(infer).parse_options(value)
-        return value
-
     @model_validator(mode="after")
     def _one_kind(self) -> Stage:
         given = self.model_fields_set
@@ -86,7 +76,7 @@ class Stage(BaseModel):
             stray = [f for f in ("from_", "split", "options") if f in given]
             if stray:
                 raise ValueError(f"{_keys(stray)} belong to inference stages: add `infer: <step>` "
-                                 f"(steps: {', '.join(STEPS.names())}) or remove them")
+                                 "or remove them")
             unknown = sorted(set(self.tiny) - set(TASK_BLOCKS))
             if unknown:
                 raise ValueError(f"`tiny.{unknown[0]}`: a task stage's tiny block sets "
@@ -95,9 +85,6 @@ class Stage(BaseModel):
             if train_from is not None and not isinstance(train_from, str):
                 raise ValueError(f"`data.train_from`: expected a stage name, got {train_from!r}")
             return self
-        if self.infer not in STEPS:
-            raise ValueError(f"`infer`: no inference step {self.infer!r}; "
-                             f"known steps: {', '.join(STEPS.names())}")
         stray = [f for f in ("task", *TASK_BLOCKS, "init_from") if f in given]
         if stray:
             raise ValueError(f"{_keys(stray)} belong to task stages; an inference stage runs the "
@@ -107,8 +94,6 @@ class Stage(BaseModel):
         unknown = sorted(set(self.tiny) - {"options"})
         if unknown:
             raise ValueError(f"`tiny.{unknown[0]}`: an inference stage's tiny block sets options only")
-        if "options" in self.tiny:
-            STEPS.get(self.infer).parse_options({**self.options, **self.tiny["options"]})
         return self
 
     @property
