@@ -90,7 +90,7 @@ def test_log_ratio_recipe_learns_pose_retrieval_through_the_cli(pose_checkout, t
     queries = [i for i, r in enumerate(roles) if r == "query"]
     database = [i for i, r in enumerate(roles) if r == "database"]
     rows = np.stack([np.load(io.BytesIO(split[q].extra["pose_dist"])) for q in queries])[:, database]
-    scale = task.distance_scale
+    scale = task.eval_cfg.label_distance_scale
     random_retrieval = float(rows.mean()) * scale
     best_possible = float(rows.min(1).mean()) * scale
 
