@@ -57,6 +57,15 @@ def parity_official(session: nox.Session) -> None:
     _python(session, "-m", "pytest", "tests/parity", "-m", "official_checkout", *session.posargs)
 
 
+@nox.session(name="learning-robustness", venv_backend="none")
+def learning_robustness(session: nox.Session) -> None:
+    """Every learning test (pytest -m learning) at 1 and 2 threads x seeds 0, 1, 2; prints each
+    check's value per (threads, seed), its threshold and the smallest margin (tests/learning.py).
+    Options: `-- --threads 1 2 --seeds 0 1 2 --out table.md -- -k pose` (after the second `--`:
+    pytest's). About 6 x the learning tests' time; not part of CI."""
+    _python(session, "-m", "tests.learning", *session.posargs)
+
+
 @nox.session(name="claims-video", venv_backend="none")
 def claims_video(session: nox.Session) -> None:
     """TSN, TSM, MotionSqueeze and SELFY on the motion-direction fixture, 3 seeds each."""

@@ -121,6 +121,30 @@ def write_tree(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "learning(seed): asserts that a tiny run learns; takes the `learning` fixture "
+                   "(tests/learning.py: thread count and seed from the environment, recorded checks)")
+
+
+@pytest.fixture
+def learning(request: pytest.FixtureRequest):
+    """Thread count and seed for a test marked `learning(seed=N)`, and its recorded checks."""
+    import torch
+
+    from tests.learning import from_environment
+
+    marker = request.node.get_closest_marker("learning")
+    assert marker is not None and "seed" in marker.kwargs, "mark the test @pytest.mark.learning(seed=N)"
+    setting = from_environment(request.node.nodeid, int(marker.kwargs["seed"]))
+    before = torch.get_num_threads()
+    torch.set_num_threads(setting.threads)
+    try:
+        yield setting
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture
 def mini_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A small self-contained checkout (one dataset, benchmark, paper, recipe), as REPROLAB_ROOT."""

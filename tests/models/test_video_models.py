@@ -355,8 +355,8 @@ def moving_square_clips(n: int, segments: int = 4, size: int = 32, seed: int = 0
     return clips + 0.05 * torch.randn(clips.shape, generator=g), labels
 
 
-def train_and_evaluate(name: str, epochs: int = 5) -> float:
-    torch.manual_seed(0)
+def train_and_evaluate(name: str, epochs: int = 5, seed: int = 0) -> float:
+    torch.manual_seed(seed)
     model = create_model(name, num_classes=2, num_segments=4, width_multiplier=0.25, dropout=0.0)
     optimizer = torch.optim.SGD(param_groups(model, 0.02, 1e-4), lr=0.02, momentum=0.9)
     for epoch in range(epochs):
@@ -380,13 +380,15 @@ def train_and_evaluate(name: str, epochs: int = 5) -> float:
         return (model(test_clips).argmax(1) == test_labels).float().mean().item()
 
 
+@pytest.mark.learning(seed=0)
 @pytest.mark.parametrize("name", ["selfy_tsm_resnet18", "ms_tsm_resnet18"])
-def test_tiny_models_learn_motion_direction(name: str) -> None:
-    accuracy = train_and_evaluate(name)
-    assert accuracy >= 0.9, f"{name} reached {accuracy:.2f} on held-out clips (chance 0.5)"
+def test_tiny_models_learn_motion_direction(name: str, learning) -> None:
+    accuracy = train_and_evaluate(name, seed=learning.seed)
+    learning.at_least("held-out accuracy (chance 0.5)", accuracy, 0.9)
 
 
-def test_frame_averaging_alone_cannot_learn_motion_direction() -> None:
+@pytest.mark.learning(seed=0)
+def test_frame_averaging_alone_cannot_learn_motion_direction(learning) -> None:
     # The control: TSN (no shift, no motion module) sees only an orderless set of frames.
-    accuracy = train_and_evaluate("tsn_resnet18")
-    assert accuracy <= 0.7, f"the task leaks appearance cues: TSN reached {accuracy:.2f}"
+    accuracy = train_and_evaluate("tsn_resnet18", seed=learning.seed)
+    learning.at_most("TSN held-out accuracy (no appearance leak)", accuracy, 0.7)

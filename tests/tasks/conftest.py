@@ -44,10 +44,12 @@ def prepared_sthv1(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prepare_tiny(video_checkout(tmp_path_factory.mktemp("video") / "checkout"), "sthv1")
 
 
-def train_and_untrained_metrics(recipe: str, overrides: list[str], run_dir: Path) -> tuple[dict, dict, object]:
-    """Train a recipe's tiny profile through the CLI and score it with `reprolab evaluate`; also
-    score the same network before training (the run's seed and config). Returns (trained,
-    untrained, task). REPROLAB_ROOT must point at a checkout with the data prepared."""
+def train_and_untrained_metrics(recipe: str, overrides: list[str], run_dir: Path,
+                                seed: int | None = None) -> tuple[dict, dict, object]:
+    """Train a recipe's tiny profile through the CLI (with `seed`, default the recipe's) and score
+    it with `reprolab evaluate`; also score the same network before training (the run's seed and
+    config). Returns (trained, untrained, task). REPROLAB_ROOT must point at a checkout with the
+    data prepared."""
     import json
 
     import yaml
@@ -58,8 +60,9 @@ def train_and_untrained_metrics(recipe: str, overrides: list[str], run_dir: Path
     from reprolab.engine.seeding import seed_everything
     from reprolab.tasks import build_task
 
+    seeded = [] if seed is None else ["--seed", str(seed)]
     assert main(["train", recipe, "--profile", "tiny", "--out", str(run_dir), "--device", "cpu",
-                 "--no-progress", *overrides]) == 0
+                 "--no-progress", *seeded, *overrides]) == 0
     metrics_file = run_dir.parent / f"{run_dir.name}-metrics.json"
     assert main(["evaluate", str(run_dir), "--metrics-out", str(metrics_file), "--device", "cpu",
                  "--no-progress"]) == 0
@@ -70,6 +73,20 @@ def train_and_untrained_metrics(recipe: str, overrides: list[str], run_dir: Path
     untrained = evaluate(task, task.build_model(), task.build_dataset("eval"), DistContext(),
                          show_progress=False)
     return trained, untrained, task
+
+
+def late_epochs_mean(run_dir: Path, metric: str, epochs: int) -> float:
+    """The mean of `eval_<metric>` over the run's last `epochs` epochs (its metrics.jsonl).
+
+    On a 24-image test split one query that changes its nearest neighbour moves an @1 metric by a
+    few percent of its range, so a single epoch's value swings with floating-point details of the
+    machine; the mean over the last epochs measures where training arrived."""
+    import json
+
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    values = [r[f"eval_{metric}"] for r in records if f"eval_{metric}" in r][-epochs:]
+    assert len(values) == epochs, f"{run_dir}: {len(values)} evaluated epochs, wanted the last {epochs}"
+    return sum(values) / epochs
 
 
 def leave_one_out_bounds(rows) -> tuple[float, float]:

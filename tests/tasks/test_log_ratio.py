@@ -14,14 +14,16 @@ from reprolab.data.transforms.images import PoseCrop
 from reprolab.tasks import build_task
 from reprolab.tasks.metric_learning import MetricLearning
 from tests.conftest import REPO, prepare_tiny, registry_checkout
-from tests.tasks.conftest import train_and_untrained_metrics
+from tests.tasks.conftest import late_epochs_mean, train_and_untrained_metrics
 
 RECIPE = "mpii-pose-logratio-r34-128"
 # The tiny profile (ResNet-34, 56-pixel crops, tuples of 12) takes minutes on a shared CPU; the
-# same code with a ResNet-18 on 32-pixel crops and tuples of 10 learns in seconds.
+# same code with a ResNet-18 on 32-pixel crops and tuples of 10 learns in about 30 s on one core.
+# 10 epochs, not 3: after 3 the outcome depended on the machine (one thread or two, another CPU).
 FAST = ["model.backbone=resnet18", "model.embedding_size=32", "data.train_geometry.canvas=40",
         "data.train_geometry.crop=32", "data.eval_geometry.crop=32", "model.mining.tuple_size=10",
-        "optim.epochs=3", "optim.lr=0.01"]
+        "optim.epochs=10", "optim.lr=0.01"]
+LATE = 5  # the gain over the untrained network is read from the mean of the last 5 epochs
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +79,14 @@ def _config(recipe: str, *overrides: str) -> dict:
 
 
 @pytest.mark.slow
-def test_log_ratio_recipe_learns_pose_retrieval_through_the_cli(pose_checkout, tmp_path, monkeypatch):
+@pytest.mark.learning(seed=0)
+def test_log_ratio_recipe_learns_pose_retrieval_through_the_cli(pose_checkout, tmp_path, monkeypatch,
+                                                                learning):
     monkeypatch.setenv("REPROLAB_ROOT", str(pose_checkout))
     monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
     # trained, and the same network before training (the run's seed, the run's config)
-    trained, untrained, task = train_and_untrained_metrics(RECIPE, FAST, tmp_path / "run")
+    run_dir = tmp_path / "run"
+    trained, untrained, task = train_and_untrained_metrics(RECIPE, FAST, run_dir, seed=learning.seed)
     assert {"mean_label_distance@1", "mean_label_distance@5", "ndcg@5", "ndcg@10"} <= set(trained)
 
     # random retrieval: the mean query-database pose distance (x 224/288, as the metric)
@@ -95,10 +100,18 @@ def test_log_ratio_recipe_learns_pose_retrieval_through_the_cli(pose_checkout, t
     best_possible = float(rows.min(1).mean()) * scale
 
     after, before = trained["mean_label_distance@1"], untrained["mean_label_distance@1"]
-    print(f"mean_label_distance@1: untrained {before:.3f}, trained {after:.3f}, random "
-          f"{random_retrieval:.3f}, best possible {best_possible:.3f}")
+    late = late_epochs_mean(run_dir, "mean_label_distance@1", LATE)
+    late_ndcg = late_epochs_mean(run_dir, "ndcg@10", LATE)
+    print(f"mean_label_distance@1: untrained {before:.3f}, trained {after:.3f} (last {LATE} epochs "
+          f"{late:.3f}), random {random_retrieval:.3f}, best possible {best_possible:.3f}; ndcg@10 "
+          f"untrained {untrained['ndcg@10']:.3f}, last {LATE} epochs {late_ndcg:.3f}")
     assert best_possible <= after
-    # learning: at least a third of the way from random retrieval to the best possible ranking
-    assert after < random_retrieval - (random_retrieval - best_possible) / 3
-    assert after < before - 0.4  # measured: untrained 5.49, trained 4.75 (random 6.46)
-    assert trained["ndcg@10"] > untrained["ndcg@10"]
+    # The 8 test queries make @1 coarse: one query that changes its nearest neighbour moves it by
+    # about 0.3, so epochs swing by that much. Measured over 1 and 2 threads x seeds 0-2 (random
+    # 6.46, best 4.17): untrained 5.30-5.86; final 4.37-5.08; last-5 gain 0.60-1.03; nDCG@10
+    # last-5 gain 0.037-0.069.
+    # learning: the final weights at least a third of the way from random retrieval to the best
+    learning.at_most("final MLD@1 (1/3 from random to best)", after,
+                     random_retrieval - (random_retrieval - best_possible) / 3)
+    learning.at_least("MLD@1 gain over untrained, last 5 epochs", before - late, 0.3)
+    learning.at_least("nDCG@10 gain over untrained, last 5 epochs", late_ndcg - untrained["ndcg@10"], 0.015)

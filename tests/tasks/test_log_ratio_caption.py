@@ -18,12 +18,13 @@ from PIL import Image
 from reprolab.data.label_spaces import build_label_space
 from reprolab.data.label_spaces.caption import CaptionLabels
 from tests.conftest import prepare_tiny, registry_checkout
-from tests.tasks.conftest import leave_one_out_bounds, train_and_untrained_metrics
+from tests.tasks.conftest import late_epochs_mean, leave_one_out_bounds, train_and_untrained_metrics
 
 RECIPE = "coco-caption-logratio-r101-128"
 # The recipe's own tiny profile (ResNet-18 from random weights, 56-pixel crops, tuples of 10,
-# 6 epochs: about a minute on one core), scored once at the end rather than after every epoch.
-TINY = ["optim.eval_every=0"]
+# 9 epochs: about a minute and a half on one core), scored after every epoch (24 images: cheap).
+TINY: list[str] = []
+LATE = 3  # the gains over the untrained network are read from the mean of the last 3 epochs
 
 
 def fake_split(*caption_lists: list[str]) -> list[SimpleNamespace]:
@@ -141,26 +142,34 @@ def test_tiny_images_with_similar_captions_look_alike(caption_checkout):
 
 
 @pytest.mark.slow
-def test_log_ratio_recipe_learns_caption_retrieval_through_the_cli(caption_checkout, tmp_path, monkeypatch):
-
+@pytest.mark.learning(seed=0)
+def test_log_ratio_recipe_learns_caption_retrieval_through_the_cli(caption_checkout, tmp_path, monkeypatch,
+                                                                   learning):
     monkeypatch.setenv("REPROLAB_ROOT", str(caption_checkout))
     monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
     # trained, and the same network before training (the run's seed, the run's config)
-    trained, untrained, task = train_and_untrained_metrics(RECIPE, TINY, tmp_path / "run")
+    run_dir = tmp_path / "run"
+    trained, untrained, task = train_and_untrained_metrics(RECIPE, TINY, run_dir, seed=learning.seed)
     assert {"mean_label_distance@1", "mean_label_distance@5", "ndcg@5", "ndcg@10"} <= set(trained)
 
     # leave-one-out on the 24 test images: every image against the 23 others
     rows = task.label_space("test").distance_rows(range(24))
     random_retrieval, best_possible = leave_one_out_bounds(rows)
     after, before = trained["mean_label_distance@1"], untrained["mean_label_distance@1"]
-    print(f"mean_label_distance@1: untrained {before:.3f}, trained {after:.3f}, random "
-          f"{random_retrieval:.3f}, best possible {best_possible:.3f}; ndcg@10 untrained "
-          f"{untrained['ndcg@10']:.3f}, trained {trained['ndcg@10']:.3f}")
+    late = {k: late_epochs_mean(run_dir, k, LATE) for k in ("mean_label_distance@1", "mean_label_distance@5", "ndcg@10")}
+    print(f"mean_label_distance@1: untrained {before:.3f}, trained {after:.3f} (last {LATE} epochs "
+          f"{late['mean_label_distance@1']:.3f}), random {random_retrieval:.3f}, best possible "
+          f"{best_possible:.3f}; ndcg@10 untrained {untrained['ndcg@10']:.3f}, trained "
+          f"{trained['ndcg@10']:.3f}")
     assert best_possible <= after
-    # learning: at least a third of the way from random retrieval to the best possible ranking
-    assert after < random_retrieval - (random_retrieval - best_possible) / 3
-    # measured (seed 0, random 0.731, best 0.161): untrained 0.616 -> trained 0.454 on two threads,
-    # 0.498 on one; seeds 1 and 2 reach 0.479 and 0.315 (the 24-image test split makes @1 noisy)
-    assert after < before - 0.1
-    assert trained["mean_label_distance@5"] < untrained["mean_label_distance@5"]
-    assert trained["ndcg@10"] > untrained["ndcg@10"] + 0.05  # measured: 0.850 -> 0.940 (one thread 0.933)
+    # The 24-image test split makes @1 coarse (epochs swing by up to 0.2); @5 and nDCG@10 are
+    # steadier. Measured over 1 and 2 threads x seeds 0-2: see the learning checks' table.
+    # learning: the final weights at least a third of the way from random retrieval to the best
+    learning.at_most("final MLD@1 (1/3 from random to best)", after,
+                     random_retrieval - (random_retrieval - best_possible) / 3)
+    learning.at_least("MLD@1 gain over untrained, last 3 epochs",
+                      before - late["mean_label_distance@1"], 0.1)
+    learning.at_least("MLD@5 gain over untrained, last 3 epochs",
+                      untrained["mean_label_distance@5"] - late["mean_label_distance@5"], 0.08)
+    learning.at_least("nDCG@10 gain over untrained, last 3 epochs",
+                      late["ndcg@10"] - untrained["ndcg@10"], 0.04)

@@ -17,14 +17,16 @@ from reprolab.data.label_spaces import layout as layout_module
 from reprolab.data.label_spaces.layout import LayoutLabels, layout_distances
 from reprolab.tasks import build_task
 from tests.conftest import prepare_tiny, registry_checkout
-from tests.tasks.conftest import leave_one_out_bounds, train_and_untrained_metrics
+from tests.tasks.conftest import late_epochs_mean, leave_one_out_bounds, train_and_untrained_metrics
 
 RECIPES = ("lsun-room-logratio-r34-128", "lsun-room-densetriplet-r34-128",
            "lsun-room-binarytriplet-r34-128")
-# ResNet-18 on 32-pixel crops of 36-pixel canvases, tuples of 20, 4 epochs: learns in about 40 s
-# on one core (the tiny profile's ResNet-34 on 56-pixel crops takes minutes)
+# ResNet-18 on 32-pixel crops of 36-pixel canvases, tuples of 20, 8 epochs: learns in about a
+# minute on one core (the tiny profile's ResNet-34 on 56-pixel crops takes minutes). With 4 epochs
+# the gain over the untrained network came within 0.02-0.04 of the threshold on some machines.
 FAST = ["model.backbone=resnet18", "data.train_geometry.canvas=36", "data.train_geometry.crop=32",
-        "data.eval_geometry.crop=32", "model.mining.tuple_size=20", "optim.epochs=4", "optim.lr=0.02"]
+        "data.eval_geometry.crop=32", "model.mining.tuple_size=20", "optim.epochs=8", "optim.lr=0.02"]
+LATE = 3  # the gains over the untrained network are read from the mean of the last 3 epochs
 
 
 def _sample(i: int, room_type: int, points, width: float = 64, height: float = 64):
@@ -147,11 +149,13 @@ def test_layout_recipes_mine_tuples_by_layout_distance(room_checkout, monkeypatc
 
 
 @pytest.mark.slow
-def test_log_ratio_learns_room_layout_retrieval_through_the_cli(room_checkout, tmp_path, monkeypatch):
+@pytest.mark.learning(seed=0)
+def test_log_ratio_learns_room_layout_retrieval_through_the_cli(room_checkout, tmp_path, monkeypatch, learning):
     monkeypatch.setenv("REPROLAB_ROOT", str(room_checkout))
     monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
     # trained, and the same network before training (the run's seed, the run's config)
-    trained, untrained, task = train_and_untrained_metrics(RECIPES[0], FAST, tmp_path / "run")
+    run_dir = tmp_path / "run"
+    trained, untrained, task = train_and_untrained_metrics(RECIPES[0], FAST, run_dir, seed=learning.seed)
     assert {"mean_label_distance@1", "mean_label_distance@5", "ndcg@5", "ndcg@10"} <= set(trained)
 
     # leave-one-out over the val split: random retrieval and the best possible ranking
@@ -160,11 +164,15 @@ def test_log_ratio_learns_room_layout_retrieval_through_the_cli(room_checkout, t
     random_retrieval, best_possible = leave_one_out_bounds(rows)
 
     after, before = trained["mean_label_distance@1"], untrained["mean_label_distance@1"]
-    print(f"mean_label_distance@1: untrained {before:.3f}, trained {after:.3f}, random "
-          f"{random_retrieval:.3f}, best possible {best_possible:.3f}; ndcg@10: untrained "
-          f"{untrained['ndcg@10']:.3f}, trained {trained['ndcg@10']:.3f}")
+    late = late_epochs_mean(run_dir, "mean_label_distance@1", LATE)
+    late_ndcg = late_epochs_mean(run_dir, "ndcg@10", LATE)
+    print(f"mean_label_distance@1: untrained {before:.3f}, trained {after:.3f} (last {LATE} epochs "
+          f"{late:.3f}), random {random_retrieval:.3f}, best possible {best_possible:.3f}; ndcg@10: "
+          f"untrained {untrained['ndcg@10']:.3f}, last {LATE} epochs {late_ndcg:.3f}")
     assert best_possible <= after
-    # learning: at least half of the way from random retrieval to the best possible ranking
-    assert after < random_retrieval - (random_retrieval - best_possible) / 2
-    assert after < before - 0.05  # measured: untrained 0.332, trained 0.246 (random 0.561, best 0.178)
-    assert trained["ndcg@10"] > untrained["ndcg@10"]
+    # learning: the final weights at least half of the way from random retrieval to the best
+    # (random 0.561, best 0.178); measured over 1 and 2 threads x seeds 0-2: see the table
+    learning.at_most("final MLD@1 (1/2 from random to best)", after,
+                     random_retrieval - (random_retrieval - best_possible) / 2)
+    learning.at_least("MLD@1 gain over untrained, last 3 epochs", before - late, 0.05)
+    learning.at_least("nDCG@10 gain over untrained, last 3 epochs", late_ndcg - untrained["ndcg@10"], 0.01)

@@ -21,7 +21,7 @@ from reprolab.tasks.metric_learning import MetricLearning
 from tests.data.test_cub200 import prepare_tiny
 
 REPO = Path(__file__).resolve().parents[2]
-SEED = 1
+LATE = 5  # the gain over the untrained network is read from the mean of the last 5 epochs
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +53,11 @@ def chance_recall_at_1(labels: list[int]) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.learning(seed=1)
 def test_proxy_anchor_tiny_run_learns_held_out_classes_with_warm_up_and_proxy_lr(tiny_cub, tmp_path,
-                                                                                  monkeypatch):
+                                                                                  monkeypatch, learning):
     # The recipe's tiny profile (20 epochs, the first with a frozen backbone), smaller embedding.
+    seed = learning.seed
     monkeypatch.setenv("REPROLAB_ROOT", str(tiny_cub))
     config = tiny_config("cub200-pa-bninception-512", "model.embedding_size=64")
     task = MetricLearning(config)
@@ -67,7 +69,7 @@ def test_proxy_anchor_tiny_run_learns_held_out_classes_with_warm_up_and_proxy_lr
     # The same network before training (fit seeds, then builds the model first): on the tiny
     # fixture, where colour says nothing about the class, it retrieves little beyond chance.
     eval_set = task.build_dataset("eval")
-    seed_everything(SEED)
+    seed_everything(seed)
     untrained = evaluate(task, task.build_model(), eval_set, DistContext(), show_progress=False)
     chance = chance_recall_at_1(task.open_split(task.split_names["eval"]).labels)  # 9/39: 4 x 10
 
@@ -84,15 +86,18 @@ def test_proxy_anchor_tiny_run_learns_held_out_classes_with_warm_up_and_proxy_lr
                 captured["embedding_after_warm_up"] = inner.net.embedding.weight.detach().clone()
             return super().training_loss(model, batch)
 
-    result = fit(Spy(config), config, tmp_path, DistContext(), seed=SEED, show_progress=False)
+    result = fit(Spy(config), config, tmp_path, DistContext(), seed=seed, show_progress=False)
     torch.testing.assert_close(captured["conv_after_warm_up"], captured["conv"])  # backbone frozen
     assert not torch.equal(captured["embedding_after_warm_up"], captured["embedding"])  # head trained
     last = result.history[-1]
     assert {"eval_recall@1", "eval_recall@2", "eval_recall@4", "eval_recall@8", "eval_map@r"} <= set(last)
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history)
     assert untrained["samples"] == last["eval_samples"] == 40
-    # learning, not the random network: the untrained model stays below twice chance, the
-    # trained one ends well above both (6 seeds measured: untrained 22-43, trained 65-83)
-    assert untrained["recall@1"] < 2 * chance
-    assert last["eval_recall@1"] > 2 * chance
-    assert last["eval_recall@1"] >= untrained["recall@1"] + 20
+    # Learning, not the random network: the untrained model stays below twice chance, the trained
+    # one ends well above both. 40 test images make Recall@1 move in steps of 2.5 points, and late
+    # epochs swing by 10-15, so the gain over the untrained network is read from the mean of the
+    # last epochs. Measured (1 and 2 threads x seeds 0-2): see the test's learning checks.
+    late = sum(h["eval_recall@1"] for h in result.history[-LATE:]) / LATE
+    learning.at_most("untrained R@1 (below 2x chance)", untrained["recall@1"], 2 * chance)
+    learning.at_least("final R@1 (above 2x chance)", last["eval_recall@1"], 2 * chance)
+    learning.at_least("R@1 gain over untrained, last 5 epochs", late - untrained["recall@1"], 20)
