@@ -355,7 +355,9 @@ def moving_square_clips(n: int, segments: int = 4, size: int = 32, seed: int = 0
     return clips + 0.05 * torch.randn(clips.shape, generator=g), labels
 
 
-def train_and_evaluate(name: str, epochs: int = 5, seed: int = 0) -> float:
+def train_and_evaluate(name: str, epochs: int = 8, seed: int = 0) -> float:
+    # 8 epochs of fresh clips: with 5, MS-TSM ended at 0.95-1.0 and TSN at up to 0.63 over
+    # 1 and 2 threads x seeds 0-4; with 8, 0.98-1.0 and at most 0.58
     torch.manual_seed(seed)
     model = create_model(name, num_classes=2, num_segments=4, width_multiplier=0.25, dropout=0.0)
     optimizer = torch.optim.SGD(param_groups(model, 0.02, 1e-4), lr=0.02, momentum=0.9)

@@ -96,7 +96,8 @@ def test_proxy_anchor_tiny_run_learns_held_out_classes_with_warm_up_and_proxy_lr
     # Learning, not the random network: the untrained model stays below twice chance, the trained
     # one ends well above both. 40 test images make Recall@1 move in steps of 2.5 points, and late
     # epochs swing by 10-15, so the gain over the untrained network is read from the mean of the
-    # last epochs. Measured (1 and 2 threads x seeds 0-2): see the test's learning checks.
+    # last epochs. Measured over 1 and 2 threads x seeds 0-2 (chance 23.1): untrained 22.5-42.5,
+    # final 65-80, gain of the last-5 mean 30-50.5.
     late = sum(h["eval_recall@1"] for h in result.history[-LATE:]) / LATE
     learning.at_most("untrained R@1 (below 2x chance)", untrained["recall@1"], 2 * chance)
     learning.at_least("final R@1 (above 2x chance)", last["eval_recall@1"], 2 * chance)
