@@ -25,6 +25,12 @@ def test_list_json_is_machine_readable(mini_root: Path, capsys):
                      "recipes": 1, "published rows": 2}]
 
 
+def test_list_papers_prints_arxiv_ids_as_written(mini_root: Path, capsys):
+    # tabulate would read 2101.00001 as a number and print 2101.
+    assert main(["list", "papers"]) == 0
+    assert "2101.00001" in capsys.readouterr().out
+
+
 def test_check_passes_then_fails_with_file_and_key(mini_root: Path, capsys):
     assert main(["check"]) == 0
     assert "1 recipes" in capsys.readouterr().out

@@ -91,3 +91,9 @@ def test_missing_data_exits_4_and_names_the_fetch_command(mini_root, tmp_path, c
     assert code == cli.EXIT_MISSING_DATA
     assert "reprolab data fetch toyvid --profile tiny" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_evaluating_a_folder_that_is_not_a_run_is_a_usage_error(toy_root, tmp_path, capsys):
+    assert cli.main(["evaluate", str(tmp_path / "no-such-run")]) == cli.EXIT_USAGE
+    assert "not a run directory" in capsys.readouterr().err
+    assert not (toy_root / "results").exists() or not any((toy_root / "results").rglob("*.json"))

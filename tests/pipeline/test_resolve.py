@@ -133,3 +133,18 @@ def test_reproduce_runs_a_chain_with_run_stages(chain_root, monkeypatch):
                      "--seeds", "1", "optim.epochs=1"]) == 0
     assert ("run-stages", "toyvid-chain", "--profile", "tiny", "--seed", "0", "optim.epochs=1") in calls
     assert not any(call[0] in ("train", "evaluate") for call in calls)
+
+
+def test_reproduce_stops_at_a_failed_fetch_without_training_or_report(chain_root, monkeypatch, capsys):
+    from reprolab.cli import reproduce
+
+    calls = []
+
+    def fake_cli(*argv):
+        calls.append(argv)
+        return 4 if argv[:2] == ("data", "fetch") else 0  # the fetch fails (exit 4: missing data)
+
+    monkeypatch.setattr(reproduce, "_cli", fake_cli)
+    assert cli.main(["reproduce", "toy", "--recipe", "toyvid-chain", "--profile", "tiny"]) == 4
+    assert [call[:2] for call in calls] == [("data", "fetch")]  # no prepare, run-stages or report
+    assert "no report was written" in capsys.readouterr().err

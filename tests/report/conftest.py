@@ -37,12 +37,13 @@ def _make_run(recipe: str = "r", seed: int = 0, metrics: dict[str, float] | None
              profile: str = "full", status: str = "ok", error: str | None = None,
              paper: str = "alpha", **extra: Any) -> RunResult:
     """A minimal valid RunResult for unit tests."""
-    return RunResult(
+    fields: dict[str, Any] = dict(
         run_id=f"20210101T000000Z-s{seed}-{recipe}", recipe=recipe, paper=paper, benchmark="toy-val",
         profile=profile, seed=seed, status=status, config={}, metrics=metrics or {}, error=error,
         provenance={"git_commit": None, "git_dirty": None, "device": "cpu"},
-        started_at="2021-01-01T00:00:00+00:00", wall_time_s=1.0, **extra,
+        started_at="2021-01-01T00:00:00+00:00", wall_time_s=1.0,
     )
+    return RunResult(**{**fields, **extra})  # extra may replace run_id or started_at
 
 
 @pytest.fixture

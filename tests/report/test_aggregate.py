@@ -66,3 +66,18 @@ def test_failed_runs_are_left_out_and_profiles_kept_apart(make_run):
 def test_no_runs_gives_an_empty_table_with_columns():
     frame = aggregate_runs([])
     assert frame.empty and {"mean", "std", "n", "ci_low", "ci_high"} <= set(frame.columns)
+
+
+def test_reruns_of_one_seed_count_once_and_the_latest_wins(make_run):
+    # three runs of seed 0 (e.g. `reproduce` run three times) are one sample, not n=3 with std 0
+    runs = [make_run("c", 0, {"top1": v}, run_id=f"2021010{day}T000000Z-s0-c",
+                     started_at=f"2021-01-0{day}T00:00:00+00:00")
+            for day, v in [(1, 60.0), (3, 68.75), (2, 64.0)]]
+    row = _one(aggregate_runs(runs), "c", "top1")
+    assert row["n"] == 1 and row["reruns"] == 2
+    assert row["mean"] == 68.75 and math.isnan(row["std"]) and math.isnan(row["ci_low"])
+    # a second seed makes n=2; the interval counts distinct seeds only
+    runs.append(make_run("c", 1, {"top1": 70.75}))
+    row = _one(aggregate_runs(runs), "c", "top1")
+    assert row["n"] == 2 and row["reruns"] == 2
+    assert row["mean"] == pytest.approx(69.75) and row["std"] == pytest.approx(math.sqrt(2.0))

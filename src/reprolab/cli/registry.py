@@ -21,7 +21,9 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
     else:
-        print(tabulate(rows, headers=headers, tablefmt="github") if rows else f"no {args.what}")
+        # disable_numparse: ids such as arXiv 1904.09626 or 1701.00352 are names, not numbers.
+        print(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+              if rows else f"no {args.what}")
     return EXIT_OK
 
 

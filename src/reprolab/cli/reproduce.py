@@ -78,9 +78,14 @@ def _run(args: argparse.Namespace) -> int:
         needed = [reg.benchmarks[recipe.benchmark].dataset, *config["data"].get("extra_datasets", [])]
         for dataset_id in needed:
             if dataset_id not in prepared:
-                if _ensure_data(reg, dataset_id, args.profile, args.fetch) != 0:
-                    failures.append(f"{recipe.id}: data {dataset_id}")
-                    break
+                code = _ensure_data(reg, dataset_id, args.profile, args.fetch)
+                if code != 0:
+                    # Stop the chain: no training on missing data, and no report rewritten from
+                    # whatever runs happen to be on disk.
+                    print(f"\nreprolab reproduce: stopped at {recipe.id}: data {dataset_id} is not "
+                          "ready (see above); nothing was trained and no report was written",
+                          file=sys.stderr)
+                    return code
                 prepared.add(dataset_id)
         else:
             seeds = config["seeds"]

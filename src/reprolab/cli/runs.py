@@ -17,7 +17,7 @@ from pathlib import Path
 
 from reprolab import atomic
 from reprolab.cli.options import add_profile_and_overrides
-from reprolab.errors import EXIT_FAILED, EXIT_OK
+from reprolab.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -79,7 +79,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     if args.no_progress:
         os.environ["REPROLAB_NO_PROGRESS"] = "1"
-    read_run_dir(args.run_dir)  # not a run directory: say so before starting anything
+    try:  # not a run directory is a usage error (exit 2), said before starting anything
+        read_run_dir(args.run_dir)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
     ctx = distributed.setup(args.device)
     try:
         evaluated = evaluate_run(args.run_dir, ctx, show_progress=not args.no_progress)

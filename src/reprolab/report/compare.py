@@ -62,6 +62,7 @@ class Obtained:
     ci_low: float
     ci_high: float
     run_ids: tuple[str, ...]
+    reruns: int = 0  # older runs of a seed that also has a later run: not counted in n
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _obtained(aggregates: pd.DataFrame, recipe: str, profile: str, metric: str) 
     first = hit.iloc[0]
     return Obtained(profile=profile, mean=float(first["mean"]), std=float(first["std"]),
                     n=int(first["n"]), ci_low=float(first["ci_low"]), ci_high=float(first["ci_high"]),
-                    run_ids=tuple(first["run_ids"]))
+                    run_ids=tuple(first["run_ids"]), reruns=int(first.get("reruns", 0)))
 
 
 def _latest_error(runs: list[RunResult]) -> str:

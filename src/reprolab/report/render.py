@@ -77,12 +77,14 @@ def format_obtained(obtained: Obtained | None) -> str:
     if obtained is None:
         return "—"
     prefix = "tiny: " if obtained.profile == "tiny" else ""
+    # n counts distinct seeds; reruns of a seed are one sample
+    reruns = f"; {obtained.reruns} earlier rerun(s) of these seeds not counted" if obtained.reruns else ""
     if obtained.n < 2:
-        return f"{prefix}{obtained.mean:.2f} (n=1)"
+        return f"{prefix}{obtained.mean:.2f} (n=1{reruns})"
     text = f"{prefix}{obtained.mean:.2f} ± {obtained.std:.2f} (n={obtained.n}"
     if not math.isnan(obtained.ci_low):
         text += f"; 95% CI {obtained.ci_low:.2f} to {obtained.ci_high:.2f}"
-    return text + ")"
+    return text + reruns + ")"
 
 
 def _first_line(text: str, limit: int = 140) -> str:
@@ -279,7 +281,8 @@ def render_paper(report: PaperReport, figure_paths: dict[str, Path]) -> str:
                              & (report.aggregates["recipe"].isin({run.recipe for run in report.runs}))]
     lines += ["## Tiny-profile runs (never compared with published numbers)", ""]
     tiny_rows = [[f"`{r.recipe}`", r.metric,
-                  format_obtained(Obtained("tiny", r.mean, r.std, int(r.n), r.ci_low, r.ci_high, r.run_ids))]
+                  format_obtained(Obtained("tiny", r.mean, r.std, int(r.n), r.ci_low, r.ci_high, r.run_ids,
+                                           int(r.reruns)))]
                  for r in tiny.itertuples(index=False)]
     lines += [_table(tiny_rows, ["Recipe", "Metric", "Obtained (mean ± std, n)"]), ""]
 
