@@ -75,6 +75,7 @@ def train_command(args: argparse.Namespace) -> int:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     from reprolab.engine import distributed
+    from reprolab.engine.logs import plot_records
     from reprolab.engine.runs import RunFailedError, evaluate_run, read_history, read_run_dir
 
     if args.no_progress:
@@ -96,7 +97,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if args.metrics_out:
         atomic.write_json(Path(args.metrics_out), evaluated.metrics)
     if args.history_out:
-        atomic.write_json(Path(args.history_out), read_history(evaluated.run_dir))
+        atomic.write_json(Path(args.history_out), plot_records(read_history(evaluated.run_dir)))
     config, split = evaluated.config, evaluated.split
     shown = ", ".join(f"{k} {v:.2f}" for k, v in evaluated.metrics.items())
     print(f"{config['recipe']} ({config['profile']}, seed {config['seed']}) on "

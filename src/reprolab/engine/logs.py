@@ -4,6 +4,8 @@
 "eval_top1": ...}`), appended and flushed as the run goes (pandas `read_json(lines=True)` reads
 it). DVC's plots read JSON arrays, not JSON lines, so the same records are also kept as one array
 in `history.json` (rewritten atomically each epoch): `dvc plots show runs/<r>/history.json -x epoch`.
+DVC fails a whole plot when one record lacks a plotted field, so that array gives every record every
+field (null where an epoch was not evaluated: `train.eval_every` > 1).
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def plot_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`records` with the fields of all of them in each (null where absent), in first-seen order."""
+    fields = list(dict.fromkeys(k for r in records for k in r))
+    return [{k: r.get(k) for k in fields} for r in records]
+
+
 class JsonlLog:
     def __init__(self, path: Path, enabled: bool = True, array_name: str = "history.json"):
         self.path = Path(path)
@@ -43,7 +51,7 @@ class JsonlLog:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        atomic.write_json(self.array_path, self.read())
+        atomic.write_json(self.array_path, plot_records(self.read()))
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.is_file():
@@ -56,7 +64,7 @@ class JsonlLog:
             return
         kept = [r for r in self.read() if int(r.get("epoch", -1)) < epoch]
         atomic.write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
-        atomic.write_json(self.array_path, kept)
+        atomic.write_json(self.array_path, plot_records(kept))
 
 
 def progress(iterable, *, enabled: bool, total: int | None = None, desc: str = ""):
