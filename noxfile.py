@@ -66,6 +66,14 @@ def learning_robustness(session: nox.Session) -> None:
     _python(session, "-m", "tests.learning", *session.posargs)
 
 
+@nox.session(name="plots-template", venv_backend="none")
+def plots_template(session: nox.Session) -> None:
+    """Rebuild .dvc/plots/offline.html (the offline `dvc plots show` page) from the vega, vega-lite
+    and vega-embed versions pinned in .dvc/plots/vendor.json; needs npm. `-- --repin` after a
+    deliberate version change."""
+    _python(session, ".dvc/plots/build.py", *session.posargs)
+
+
 @nox.session(name="claims-video", venv_backend="none")
 def claims_video(session: nox.Session) -> None:
     """TSN, TSM, MotionSqueeze and SELFY on the motion-direction fixture, 3 seeds each."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -43,67 +42,6 @@ def test_dvc_expands_one_stage_per_dataset_and_recipe():
     expected |= {f"{stage}@{d}" for stage in ("fetch", "prepare") for d in params["datasets"]}
     expected |= {f"{stage}@{r}" for stage in ("train", "evaluate") for r in params["recipes"]}
     assert names == expected
-
-
-def _history_file(recipe_id: str) -> str:
-    return f"metrics/${{profile}}/{recipe_id}-history.json"
-
-
-def _plots() -> dict[str, dict]:
-    return {name: spec for entry in yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
-            for name, spec in entry.items()}
-
-
-def test_dvc_plots_name_the_loss_and_the_primary_metric_of_each_recipe():
-    # Without y fields DVC plots the history's last column (eval_samples, a constant).
-    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    reg = load_registry(REPO)
-    assert _history_file("${key}") in dvc["stages"]["evaluate"]["do"]["cmd"]
-    plots = _plots()
-    for recipe_id in params["recipes"]:
-        primary = f"eval_{reg.benchmarks[reg.recipe(recipe_id).benchmark].metrics[0]}"
-        for field in ("loss", primary):  # one plot each: a loss near 1 and a top-1 near 50 need own axes
-            assert plots.pop(f"{recipe_id}/{field}") == {"x": "epoch", "y": {_history_file(recipe_id): field}}
-    assert not plots, f"dvc.yaml plots of no params.yaml recipe: {sorted(plots)}"
-
-
-@pytest.mark.skipif(not DVC.exists(), reason="dvc is not installed next to this Python")
-def test_dvc_plots_show_plots_those_fields_from_an_evaluate_history(tmp_path):
-    from reprolab.engine.logs import plot_records
-
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    subprocess.run([str(DVC), "init", "--no-scm", "-q"], cwd=tmp_path, check=True, env=env)
-    for name in ("dvc.yaml", "params.yaml"):
-        (tmp_path / name).write_text((REPO / name).read_text())
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    records = [{"epoch": 0, "split": "train", "loss": 1.4, "lr": 0.01, "epoch_time_s": 3.0},
-               {"epoch": 1, "split": "train", "loss": 1.1, "lr": 0.01, "epoch_time_s": 3.1,
-                "eval_top1": 45.0, "eval_top5": 100.0, "eval_samples": 48.0}]
-    for recipe_id in params["recipes"]:
-        history = tmp_path / _history_file(recipe_id).replace("${profile}", params["profile"])
-        history.parent.mkdir(parents=True, exist_ok=True)
-        history.write_text(json.dumps(plot_records(records)))  # what `evaluate --history-out` writes
-    done = subprocess.run([str(DVC), "plots", "show", "--json"], cwd=tmp_path, capture_output=True,
-                          text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    shown = json.loads(done.stdout)
-    assert not shown.get("errors"), shown["errors"]
-    for name, spec in _plots().items():
-        (plot,) = shown["data"][name]
-        (field,) = spec["y"].values()
-        assert _y_fields(plot["content"]) == {field}, f"{name}: DVC plots other fields than dvc.yaml names"
-        assert [v[field] for v in plot["content"]["data"]["values"]] == [r.get(field) for r in records]
-
-
-def _y_fields(spec) -> set[str]:
-    """The fields of every y encoding in a Vega-Lite spec (DVC's templates nest layers)."""
-    if isinstance(spec, list):
-        return set().union(*map(_y_fields, spec))
-    if not isinstance(spec, dict):
-        return set()
-    found = {spec["y"]["field"]} if isinstance(spec.get("y"), dict) and "field" in spec["y"] else set()
-    return found.union(*(_y_fields(v) for k, v in spec.items() if k != "data"))
 
 
 def test_dvc_analytics_are_off():
