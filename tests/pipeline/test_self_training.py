@@ -118,6 +118,13 @@ def test_dvc_repro_reruns_from_the_first_changed_stage(chain_run, tmp_path, monk
     dvc_file = f"pipelines/{RECIPE}/tiny/dvc.yaml"
     _dvc(root, "commit", "--force", dvc_file)
     assert _ran(_dvc(root, "repro", dvc_file)) == ["resolve"]  # up to date: only resolve runs
+    # `dvc plots show` reads each task stage's history by the fields the generated file names
+    # (the loss only: SMOKE sets optim.eval_every=0, so no epoch has a top-1 to plot)
+    shown = json.loads(_dvc(root, "plots", "show", "--json"))
+    assert not shown.get("errors"), shown["errors"]
+    assert sorted(shown["data"]) == ["student/loss", "teacher/loss"]
+    values = shown["data"]["student/loss"][0]["content"]["data"]["values"]
+    assert [v["epoch"] for v in values] == [0] and values[0]["loss"] > 0
 
     before = {s: record(root, s) for s in ("teacher", "pseudo-labels", "student")}
     checkpoint = root / STAGES / "teacher/run/checkpoints/final.pt"

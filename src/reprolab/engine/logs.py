@@ -5,7 +5,7 @@
 it). DVC's plots read JSON arrays, not JSON lines, so the same records are also kept as one array
 in `history.json` (rewritten atomically each epoch): `dvc plots show runs/<r>/history.json -x epoch`.
 DVC fails a whole plot when one record lacks a plotted field, so that array gives every record every
-field (null where an epoch was not evaluated: `train.eval_every` > 1).
+field (null where an epoch was not evaluated: `optim.eval_every` > 1).
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
+HISTORY_ARRAY = "history.json"
+
+
 def plot_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`records` with the fields of all of them in each (null where absent), in first-seen order."""
     fields = list(dict.fromkeys(k for r in records for k in r))
@@ -36,7 +39,7 @@ def plot_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class JsonlLog:
-    def __init__(self, path: Path, enabled: bool = True, array_name: str = "history.json"):
+    def __init__(self, path: Path, enabled: bool = True, array_name: str = HISTORY_ARRAY):
         self.path = Path(path)
         self.array_path = self.path.with_name(array_name)
         self.enabled = enabled
