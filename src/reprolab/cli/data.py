@@ -139,8 +139,12 @@ def register(subparsers) -> None:
                               description="Load a prepared manifest (and a run's predictions) "
                                           "into FiftyOne and launch the App on localhost.")
     p.add_argument("dataset")
-    p.add_argument("--split", default="validation", help="split to show (default: validation)")
-    p.add_argument("--run", default=None, help="run id whose predictions to show")
-    _profile_option(p)
+    p.add_argument("--split", default=None,
+                   help="split to show (default: the run's evaluated split, else validation or test)")
+    p.add_argument("--run", default=None,
+                   help="run id or run directory whose predictions to show (`reprolab evaluate` writes them)")
+    p.add_argument("--profile", choices=PROFILES, default=None,
+                   help="full: the real data; tiny: the fixture (default: the run's profile, else "
+                        "full if prepared, else tiny, said so)")
     p.add_argument("--port", type=int, default=5151)
     p.set_defaults(handler=_browse)
