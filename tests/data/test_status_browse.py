@@ -123,7 +123,8 @@ def test_browse_shows_a_video_split_with_a_runs_predictions(prepared_root, tmp_p
         wrong = ds.match(F("correct") == False)
         out.update(wrong=len(wrong), mismatched=len(ds.match(F("prediction.label") != F("ground_truth.label"))),
                    wrong_ids=wrong.values("sample_id"), top_k=len(ds.first()["top_k"].classifications),
-                   profile=ds.info["profile"], with_fields=sorted(ds.get_field_schema()))
+                   profile=ds.info["profile"], with_fields=sorted(ds.get_field_schema()),
+                   shown=ds.app_config.active_fields.paths)
         ds.delete()
         print(json.dumps(out))
     """, prepared_root, tmp_path)
@@ -140,6 +141,7 @@ def test_browse_shows_a_video_split_with_a_runs_predictions(prepared_root, tmp_p
     # the run's predictions are attached to the right samples, and `correct` filters them
     assert result["wrong"] == result["mismatched"] == 5 and result["wrong_ids"] == split.ids[:5]
     assert result["top_k"] == 4 and result["profile"] == "tiny"
+    assert result["shown"] == ["ground_truth", "prediction", "correct"]  # the App's grid
 
 
 @pytest.fixture(scope="module")

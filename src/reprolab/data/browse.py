@@ -245,6 +245,12 @@ def build_fiftyone_dataset(dataset_id: str, split: str | None = None, profile: P
             sample[key] = value
         batch.append(sample)
     dataset.add_samples(batch, progress=False)
+    if fields:  # the grid shows truth, prediction and correct; top_k and the rest one click away
+        from fiftyone.core.odm.dataset import ActiveFields
+
+        shown = [f for f in ("ground_truth", "prediction", "correct", "label_distance") if dataset.has_field(f)]
+        dataset.app_config.active_fields = ActiveFields(paths=shown)
+        dataset.save()
     return dataset
 
 
