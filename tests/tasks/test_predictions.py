@@ -14,6 +14,8 @@ from reprolab.cli import main
 from reprolab.data import open_split
 from tests.conftest import prepare_tiny, registry_checkout
 
+pytestmark = pytest.mark.slow  # one short tiny run per task kind (about a minute on 2 cores)
+
 SMOKE = ["optim.epochs=1", "+optim.max_steps_per_epoch=2", "optim.eval_every=0"]
 CASES = {  # recipe: (dataset, overrides that keep the run short)
     "sthv1-ms-tsm-r18-8f": ("sthv1", []),
