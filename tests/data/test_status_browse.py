@@ -211,20 +211,30 @@ def test_browse_without_a_profile_shows_what_is_prepared_and_says_so(prepared_ro
     assert "reprolab: sthv1: no full data is prepared here; showing the tiny profile" in proc.stderr
 
 
-def test_browse_rejects_predictions_of_another_split_or_profile(prepared_root, tmp_path):
+def test_browse_rejects_predictions_of_another_split_profile_or_preparation(prepared_root, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     import torch
 
     from reprolab import predictions
     from reprolab.data import open_split
     from reprolab.data.browse import build_fiftyone_dataset
-    from reprolab.errors import UsageError
+    from reprolab.errors import MissingDataError, UsageError
 
     split = open_split("sthv1", "train", "tiny", root=prepared_root)
     labels = torch.tensor(split.labels)
-    _write_run(prepared_root, split, predictions.classification(split.ids, torch.zeros(len(labels), 4), labels),
-               "test-train-run")
+    path = _write_run(prepared_root, split, predictions.classification(split.ids, torch.zeros(len(labels), 4),
+                                                                        labels), "test-train-run")
     # checked before FiftyOne is imported
     with pytest.raises(UsageError, match="not in sthv1/validation; the run evaluated split 'train'"):
         build_fiftyone_dataset("sthv1", "validation", run="test-train-run", root=prepared_root)
     with pytest.raises(UsageError, match="is a tiny run; drop --profile full"):
         build_fiftyone_dataset("sthv1", profile="full", run="test-train-run", root=prepared_root)
+    stale = predictions.read(path)
+    stale.meta["fingerprint"] = "sha256:0123"
+    predictions.write(path, stale)
+    with pytest.raises(MissingDataError, match="with fingerprint sha256:0123, but that split is now"):
+        build_fiftyone_dataset("sthv1", run="test-train-run", root=prepared_root)
+    pq.write_table(pa.table({"id": split.ids, "prediction": split.labels}), path)  # an older schema
+    with pytest.raises(MissingDataError, match="not a reprolab predictions file .* evaluate the run again"):
+        build_fiftyone_dataset("sthv1", run="test-train-run", root=prepared_root)

@@ -68,7 +68,10 @@ def run_predictions(run: str, root: Path | None = None) -> Predictions:
     if not path.is_file():
         raise MissingDataError(f"run {run}: no predictions file {path}; evaluate the run (`reprolab "
                                f"evaluate {path.parent}`), which writes it")
-    return read(path)
+    try:
+        return read(path)
+    except ValueError as error:  # not ours, or of an older schema: evaluating again rewrites it
+        raise MissingDataError(f"run {run}: {error}") from None
 
 
 def choose_profile(dataset_id: str, root: Path | None = None) -> tuple[Profile, str | None]:
@@ -155,7 +158,7 @@ def _check_predictions(samples: Predictions, dataset_id: str, split: str, prepar
         raise UsageError(f"run {run} evaluated {meta['dataset']}, not {dataset_id}: browse "
                          f"{meta['dataset']} --run {run}")
     if meta.get("split") == split and meta.get("fingerprint") not in (None, prepared.fingerprint):
-        raise ValueError(f"run {run}: its predictions are of {dataset_id}/{split} with fingerprint "
+        raise MissingDataError(f"run {run}: its predictions are of {dataset_id}/{split} with fingerprint "
                          f"{meta['fingerprint']}, but that split is now {prepared.fingerprint} (prepared "
                          "again?); evaluate the run again")
     unknown = set(samples.table["id"]) - set(prepared.ids)
@@ -223,7 +226,8 @@ def build_fiftyone_dataset(dataset_id: str, split: str | None = None, profile: P
     media_dir = (DatasetLayout(dataset_id, profile, root).base / ".browse" /
                  f"{split}-{prepared.fingerprint.removeprefix('sha256:')[:12]}")
     media_dir.mkdir(parents=True, exist_ok=True)
-    name = name or f"reprolab-{dataset_id}-{profile}-{split}" + (f"-{run}" if run else "")
+    run_id = (samples.meta.get("run_id") or Path(run).name) if samples is not None else None
+    name = name or f"reprolab-{dataset_id}-{profile}-{split}" + (f"-{run_id}" if run_id else "")
     if fo.dataset_exists(name):
         fo.delete_dataset(name)
     dataset = fo.Dataset(name)
@@ -255,9 +259,10 @@ def build_fiftyone_dataset(dataset_id: str, split: str | None = None, profile: P
 
 
 def browse(dataset_id: str, split: str | None = None, profile: Profile | None = None, *,
-           run: str | None = None, port: int = 5151, address: str = "127.0.0.1", wait: bool = True):
+           run: str | None = None, limit: int | None = None, port: int = 5151, address: str = "127.0.0.1",
+           wait: bool = True):
     """Build the dataset and launch the App on localhost (blocks until the App is closed)."""
-    dataset = build_fiftyone_dataset(dataset_id, split, profile, run=run)  # bad input fails first
+    dataset = build_fiftyone_dataset(dataset_id, split, profile, run=run, limit=limit)  # bad input fails first
     import fiftyone as fo
 
     session = fo.launch_app(dataset, port=port, address=address, remote=True)
