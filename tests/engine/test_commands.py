@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from reprolab import cli
+from reprolab import cli, predictions
 from reprolab.results import ResultsStore
 from reprolab.tasks import TASKS
 
@@ -56,6 +56,17 @@ def test_train_then_evaluate_writes_config_checkpoints_and_a_result(toy_root, tm
     assert result.provenance.world_size == 1 and result.provenance.device == "cpu"
     assert "torch" in result.provenance.packages
     assert [h["epoch"] for h in result.history] == [0, 1]
+    # per-sample predictions beside the run, from the same outputs as the metrics
+    samples = predictions.read(run_dir / predictions.PREDICTIONS_FILE)
+    table = samples.table
+    assert samples.kind == "classification" and len(table) == 64
+    assert list(table.columns) == ["id", "target", "prediction", "confidence", "correct", "topk", "topk_scores"]
+    assert 100 * table["correct"].mean() == pytest.approx(flat["top1"])
+    assert all(len(k) == 4 and k[0] == p for k, p in zip(table["topk"], table["prediction"], strict=True))
+    assert table["topk_scores"].map(sum).to_numpy() == pytest.approx(1.0, abs=1e-5)  # k = all 4 classes
+    assert (table["confidence"] == table["topk_scores"].map(lambda s: s[0])).all()
+    assert samples.meta["run_id"] == run["run_id"] and samples.meta["split"] == "eval"
+    assert samples.meta["fingerprint"] == "toy-fingerprint" and samples.meta["classes"] == ["a", "b", "c", "d"]
 
 
 def test_existing_run_dir_needs_resume_and_resume_needs_the_same_config(toy_root, tmp_path):

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from reprolab import predictions
 from reprolab.metrics.classification import classification_metrics
 from reprolab.tasks.base import DataConfig, ModelConfig, SplitDescription, Task
 
@@ -80,6 +81,10 @@ class ToyTask(Task):
 
     def predict(self, model, batch):
         return model(batch["x"]), batch["label"]
+
+    def sample_predictions(self, dataset, outputs, targets):
+        return predictions.classification([f"toy-{i}" for i in range(len(dataset))], outputs, targets,
+                                          ["a", "b", "c", "d"])
 
     def compute_metrics(self, outputs, targets):
         return classification_metrics(outputs, targets, num_classes=4, topk=(1, 2))

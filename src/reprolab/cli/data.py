@@ -86,7 +86,7 @@ def _browse(args: argparse.Namespace) -> int:
     from reprolab.data.browse import browse
 
     _card(args.dataset)
-    browse(args.dataset, args.split, args.profile, run=args.run, port=args.port)
+    browse(args.dataset, args.split, args.profile, run=args.run, limit=args.limit, port=args.port)
     return 0
 
 
@@ -139,8 +139,14 @@ def register(subparsers) -> None:
                               description="Load a prepared manifest (and a run's predictions) "
                                           "into FiftyOne and launch the App on localhost.")
     p.add_argument("dataset")
-    p.add_argument("--split", default="validation", help="split to show (default: validation)")
-    p.add_argument("--run", default=None, help="run id whose predictions to show")
-    _profile_option(p)
+    p.add_argument("--split", default=None,
+                   help="split to show (default: the run's evaluated split, else validation or test)")
+    p.add_argument("--run", default=None,
+                   help="run id or run directory whose predictions to show (`reprolab evaluate` writes them)")
+    p.add_argument("--profile", choices=PROFILES, default=None,
+                   help="full: the real data; tiny: the fixture (default: the run's profile, else "
+                        "full if prepared, else tiny, said so)")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="only the first N samples (a video's MP4 is written once per clip, on first view)")
     p.add_argument("--port", type=int, default=5151)
     p.set_defaults(handler=_browse)

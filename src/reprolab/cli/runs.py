@@ -77,6 +77,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from reprolab.engine import distributed
     from reprolab.engine.logs import plot_records
     from reprolab.engine.runs import RunFailedError, evaluate_run, read_history, read_run_dir
+    from reprolab.predictions import PREDICTIONS_FILE
 
     if args.no_progress:
         os.environ["REPROLAB_NO_PROGRESS"] = "1"
@@ -101,5 +102,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     config, split = evaluated.config, evaluated.split
     shown = ", ".join(f"{k} {v:.2f}" for k, v in evaluated.metrics.items())
     print(f"{config['recipe']} ({config['profile']}, seed {config['seed']}) on "
-          f"{split.dataset}/{split.name} ({split.samples} samples): {shown}\nresult: {evaluated.record}")
+          f"{split.dataset}/{split.name} ({split.samples} samples): {shown}\nresult: {evaluated.record}\n"
+          f"predictions: {evaluated.run_dir / PREDICTIONS_FILE} (see them: reprolab browse "
+          f"{split.dataset} --run {evaluated.run_dir})")
     return EXIT_OK

@@ -1,24 +1,45 @@
-"""Look at a prepared split (and a run's predictions) in the FiftyOne App.
+"""Look at a prepared split, and a run's predictions beside its ground truth, in the FiftyOne App.
 
-FiftyOne is a viewer here, imported only in this module. FiftyOne needs media files, so each
-sample is shown as one file written next to the prepared data (`<profile tree>/.browse/<split>/`):
-for a video its middle frame (the frame count and the sample id are fields), for an image the
-image itself. Ground truth is a `Classification`; with `--run` (a run directory, or a run id
-found in the results store or under runs/), the run's predictions file
-(`<run dir>/predictions.parquet`, columns `id`, `prediction` (class index), optional
-`confidence`) becomes a second `Classification` field, `prediction`.
+FiftyOne is a viewer here, imported only in this module; it needs media files, written once next
+to the prepared data (`<profile tree>/.browse/<split>-<fingerprint>/`). A video dataset (card `modality: video`)
+becomes FiftyOne video samples: each clip's prepared frames encoded as an H.264 MP4 (what the
+model reads, at the `fps` it was prepared at, else DEFAULT_FPS), with its video metadata (size,
+frame count, rate). An image dataset shows the image itself (a multi-frame sample of a mixed
+dataset, its middle frame).
+
+Fields: `sample_id`, `num_frames`, `ground_truth` (a Classification, when the sample has a
+class). With `--run` (a run directory, or a run id found in the results store or under
+runs/), the run's `predictions.parquet` (schemas in reprolab.predictions) adds, per evaluated
+sample:
+
+- classification: `prediction` (Classification, with its softmax confidence), `correct` (bool),
+  `top_k` (Classifications: the k most probable classes and their probabilities);
+- retrieval with classes: `prediction` (the class of the nearest retrieved sample), `correct`
+  (a Recall@1 hit), `retrieved` (ids, nearest first), `retrieved_distance` (the nearest one's);
+- retrieval with continuous labels: `retrieved`, `retrieved_distance`, `label_distance` (the
+  nearest one's label distance).
+
+Filter in the App on `correct`, or in Python: `dataset.match(F("correct") == False)`.
+Without `--profile`, the full data is shown when it is prepared, else the tiny fixture (said so);
+with `--run`, the run's own profile and evaluated split.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import sys
+from fractions import Fraction
 from pathlib import Path
 
-from reprolab import paths
-from reprolab.data.layout import DatasetLayout, Profile
+from reprolab import atomic, paths
+from reprolab.data.layout import PROFILES, DatasetLayout, Profile
 from reprolab.data.reader import open_split
+from reprolab.errors import MissingDataError, UsageError
+from reprolab.predictions import PREDICTIONS_FILE, Predictions, read
 
-PREDICTIONS_FILE = "predictions.parquet"
+DEFAULT_FPS = 12  # Something-Something's native rate; a clip prepared without an `fps` option
+PREFERRED_SPLITS = ("validation", "test", "val")
 
 
 def run_dir_of(run: str, root: Path | None = None) -> Path:
@@ -27,14 +48,13 @@ def run_dir_of(run: str, root: Path | None = None) -> Path:
         return Path(run)
     from reprolab.results import ResultsStore
 
+    checkout = root or paths.project_root()
     for result in ResultsStore(paths.results_dir(root)).runs():
         if result.run_id == run and result.log_path:
-            return Path(result.log_path).parent
+            return checkout / Path(result.log_path).parent  # an absolute log path stays as it is
     matches = sorted(paths.runs_dir(root).glob(f"*/{run}"))
     if matches:
         return matches[0]
-    from reprolab.errors import MissingDataError
-
     raise MissingDataError(f"run {run!r}: no such run directory, and no result or folder "
                            f"runs/*/{run} (pass the run directory itself)")
 
@@ -43,74 +63,214 @@ def predictions_path(run: str, root: Path | None = None) -> Path:
     return run_dir_of(run, root) / PREDICTIONS_FILE
 
 
-def _read_predictions(run_id: str, root: Path | None) -> dict[str, tuple[int, float | None]]:
-    import pyarrow.parquet as pq
-
-    from reprolab.errors import MissingDataError
-
-    path = predictions_path(run_id, root)
+def run_predictions(run: str, root: Path | None = None) -> Predictions:
+    path = predictions_path(run, root)
     if not path.is_file():
-        raise MissingDataError(f"run {run_id}: no predictions file {path} (expected columns id, "
-                               "prediction, optional confidence)")
-    table = pq.read_table(path)
-    missing = {"id", "prediction"} - set(table.column_names)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
-    confidence = (table.column("confidence").to_pylist() if "confidence" in table.column_names
-                  else [None] * table.num_rows)
-    return {str(i): (int(p), c) for i, p, c in zip(table.column("id").to_pylist(),
-                                                   table.column("prediction").to_pylist(),
-                                                   confidence, strict=True)}
+        raise MissingDataError(f"run {run}: no predictions file {path}; evaluate the run (`reprolab "
+                               f"evaluate {path.parent}`), which writes it")
+    try:
+        return read(path)
+    except ValueError as error:  # not ours, or of an older schema: evaluating again rewrites it
+        raise MissingDataError(f"run {run}: {error}") from None
 
 
-def build_fiftyone_dataset(dataset_id: str, split: str, profile: Profile = "full", *,
+def choose_profile(dataset_id: str, root: Path | None = None) -> tuple[Profile, str | None]:
+    """The profile to show when none is given: full when any of its splits is prepared, else tiny
+    (with a note saying so); MissingDataError naming the commands when neither is."""
+    prepared = {p: DatasetLayout(dataset_id, p, root).prepared_splits() for p in PROFILES}
+    if prepared["full"]:
+        return "full", None
+    if prepared["tiny"]:
+        return "tiny", (f"{dataset_id}: no full data is prepared here; showing the tiny profile (the "
+                        "project's small generated fixture). Pass --profile tiny to choose it, or "
+                        f"prepare the real data: reprolab data fetch {dataset_id} && reprolab data "
+                        f"prepare {dataset_id}")
+    raise MissingDataError(f"{dataset_id}: nothing is prepared in either profile. Run: reprolab data "
+                           f"fetch {dataset_id} --profile tiny && reprolab data prepare {dataset_id} "
+                           "--profile tiny (the small fixture), or the same without --profile tiny "
+                           "for the real data")
+
+
+def _default_split(dataset_id: str, profile: Profile, root: Path | None) -> str:
+    prepared = DatasetLayout(dataset_id, profile, root).prepared_splits()
+    for name in PREFERRED_SPLITS:
+        if name in prepared:
+            return name
+    return prepared[0] if prepared else "validation"  # open_split then says how to prepare it
+
+
+def _is_video(dataset_id: str, root: Path | None) -> bool:
+    from reprolab.registry import load_card
+
+    card_path = DatasetLayout(dataset_id, "full", root).card_path
+    return card_path.is_file() and load_card(card_path).modality == "video"
+
+
+def _even(size: tuple[int, int]) -> tuple[int, int]:
+    return size[0] - size[0] % 2, size[1] - size[1] % 2  # yuv420p needs even sizes
+
+
+def _write_clip(frames: list[bytes], target: Path, size: tuple[int, int], fps: float) -> None:
+    """Encode JPEG frames as an H.264 MP4 (yuv420p: what browsers play), atomically."""
+    import av
+    from PIL import Image
+
+    with atomic.atomic_path(target) as tmp, av.open(str(tmp), "w", format="mp4",
+                                                    options={"movflags": "+faststart"}) as out:
+        # veryfast: half the time of the default preset (0.3 s for 48 frames of 320x240 here)
+        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001),
+                                options={"preset": "veryfast"})
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            image = Image.open(io.BytesIO(frame)).convert("RGB")
+            if image.size != size:  # an odd size loses its last row/column; another size is scaled
+                image = image.crop((0, 0, *size)) if _even(image.size) == size else image.resize(size)
+            for packet in stream.encode(av.VideoFrame.from_image(image)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def _video_sample(fo, item, media_dir: Path, fps: float):
+    from PIL import Image
+
+    media = media_dir / f"{item.id}.mp4"
+    width, height = _even(Image.open(io.BytesIO(item.frames[0])).size)
+    if not media.is_file():
+        _write_clip(item.frames, media, (width, height), fps)
+    metadata = fo.VideoMetadata(size_bytes=media.stat().st_size, mime_type="video/mp4",
+                                frame_width=width, frame_height=height, frame_rate=fps,
+                                total_frame_count=len(item.frames), duration=len(item.frames) / fps,
+                                encoding_str="avc1")
+    return fo.Sample(filepath=str(media.resolve()), metadata=metadata)
+
+
+def _image_sample(fo, item, media_dir: Path):
+    media = media_dir / f"{item.id}.jpg"
+    if not media.is_file():
+        with atomic.atomic_path(media) as tmp:
+            tmp.write_bytes(item.frames[len(item.frames) // 2])
+    return fo.Sample(filepath=str(media.resolve()))
+
+
+def _check_predictions(samples: Predictions, dataset_id: str, split: str, prepared, run: str) -> None:
+    meta = samples.meta
+    if meta.get("dataset") not in (None, dataset_id):
+        raise UsageError(f"run {run} evaluated {meta['dataset']}, not {dataset_id}: browse "
+                         f"{meta['dataset']} --run {run}")
+    if meta.get("split") == split and meta.get("fingerprint") not in (None, prepared.fingerprint):
+        raise MissingDataError(f"run {run}: its predictions are of {dataset_id}/{split} with fingerprint "
+                         f"{meta['fingerprint']}, but that split is now {prepared.fingerprint} (prepared "
+                         "again?); evaluate the run again")
+    unknown = set(samples.table["id"]) - set(prepared.ids)
+    if unknown:
+        raise UsageError(f"run {run}: {len(unknown)} predicted sample(s) (e.g. {sorted(unknown)[0]!r}) are "
+                         f"not in {dataset_id}/{split}; the run evaluated split {meta.get('split')!r}")
+
+
+def _prediction_fields(fo, samples: Predictions, classes: list[str]) -> dict[str, dict]:
+    """{sample id: {field: value}} from a predictions table."""
+    def name(index: int) -> str:
+        return classes[index] if 0 <= index < len(classes) else str(index)
+
+    fields: dict[str, dict] = {}
+    for row in samples.table.itertuples(index=False):
+        if samples.kind == "classification":
+            fields[row.id] = {
+                "prediction": fo.Classification(label=name(int(row.prediction)), confidence=float(row.confidence)),
+                "correct": bool(row.correct),
+                "top_k": fo.Classifications(classifications=[
+                    fo.Classification(label=name(int(c)), confidence=float(s))
+                    for c, s in zip(row.topk, row.topk_scores, strict=True)]),
+            }
+            continue
+        values = {"retrieved": [str(i) for i in row.retrieved], "retrieved_distance": float(row.distances[0])}
+        if "retrieved_labels" in samples.table:
+            values.update(prediction=fo.Classification(label=name(int(row.retrieved_labels[0]))),
+                          correct=bool(row.correct))
+        if "label_distances" in samples.table:
+            values["label_distance"] = float(row.label_distances[0])
+        fields[row.id] = values
+    return fields
+
+
+def build_fiftyone_dataset(dataset_id: str, split: str | None = None, profile: Profile | None = None, *,
                            run: str | None = None, root: Path | None = None,
                            name: str | None = None, limit: int | None = None):
-    """Create (or replace) a FiftyOne dataset holding the split's samples; returns it."""
+    """Create (or replace) a FiftyOne dataset holding the split's samples (and the run's
+    predictions); returns it. `split`/`profile` None: the run's, else as the module says."""
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    root = Path(root) if root is not None else None
+    samples = run_predictions(run, root) if run else None
+    if samples is not None:
+        run_profile = samples.meta.get("profile")
+        if profile is not None and run_profile not in (None, profile):
+            raise UsageError(f"run {run} is a {run_profile} run; drop --profile {profile} or pass "
+                             f"--profile {run_profile}")
+        profile = profile or run_profile
+        split = split or str(samples.meta.get("split", "")).split("+")[0] or None  # query+gallery: queries
+    if profile is None:
+        profile, note = choose_profile(dataset_id, root)
+        if note:
+            print(f"reprolab: {note}", file=sys.stderr, flush=True)
+    split = split or _default_split(dataset_id, profile, root)
+    prepared = open_split(dataset_id, split, profile, root=root)
+    if samples is not None:
+        _check_predictions(samples, dataset_id, split, prepared, run)
     import fiftyone as fo
 
-    root = Path(root) if root is not None else None
-    prepared = open_split(dataset_id, split, profile, root=root)
-    predictions = _read_predictions(run, root) if run else {}
-    media_dir = DatasetLayout(dataset_id, profile, root).base / ".browse" / split
-    media_dir.mkdir(parents=True, exist_ok=True)
     classes = prepared.classes
-    name = name or f"reprolab-{dataset_id}-{profile}-{split}" + (f"-{run}" if run else "")
+    fields = _prediction_fields(fo, samples, classes) if samples is not None else {}
+    video = _is_video(dataset_id, root)
+    fps = float((prepared.info.get("options") or {}).get("fps") or DEFAULT_FPS)
+    # one folder per preparation: media of an earlier preparation are never shown for this one
+    media_dir = (DatasetLayout(dataset_id, profile, root).base / ".browse" /
+                 f"{split}-{prepared.fingerprint.removeprefix('sha256:')[:12]}")
+    media_dir.mkdir(parents=True, exist_ok=True)
+    run_id = (samples.meta.get("run_id") or Path(run).name) if samples is not None else None
+    name = name or f"reprolab-{dataset_id}-{profile}-{split}" + (f"-{run_id}" if run_id else "")
     if fo.dataset_exists(name):
         fo.delete_dataset(name)
     dataset = fo.Dataset(name)
     dataset.default_classes = classes
     dataset.info = {"reprolab_dataset": dataset_id, "profile": profile, "split": split,
-                    "fingerprint": prepared.fingerprint, "run": run}
-    samples = []
+                    "fingerprint": prepared.fingerprint, "run": run,
+                    "predictions": samples.kind if samples is not None else None}
     count = len(prepared) if limit is None else min(limit, len(prepared))
+    batch = []
     for index in range(count):
         item = prepared[index]
-        media = media_dir / f"{item.id}.jpg"
-        if not media.is_file():
-            media.write_bytes(item.frames[len(item.frames) // 2])
-        sample = fo.Sample(filepath=str(media.resolve()), tags=[split], sample_id=item.id,
-                           num_frames=item.num_frames)
+        sample = _video_sample(fo, item, media_dir, fps) if video else _image_sample(fo, item, media_dir)
+        sample.tags = [split]
+        sample["sample_id"] = item.id
+        sample["num_frames"] = item.num_frames
         if item.label >= 0 and classes:
             sample["ground_truth"] = fo.Classification(label=classes[item.label])
-        if item.id in predictions:
-            predicted, confidence = predictions[item.id]
-            sample["prediction"] = fo.Classification(label=classes[predicted], confidence=confidence)
-        samples.append(sample)
-    dataset.add_samples(samples, progress=False)
+        for key, value in fields.get(item.id, {}).items():
+            sample[key] = value
+        batch.append(sample)
+    dataset.add_samples(batch, progress=False)
+    if fields:  # the grid shows truth, prediction and correct; top_k and the rest one click away
+        from fiftyone.core.odm.dataset import ActiveFields
+
+        shown = [f for f in ("ground_truth", "prediction", "correct", "label_distance") if dataset.has_field(f)]
+        dataset.app_config.active_fields = ActiveFields(paths=shown)
+        dataset.save()
     return dataset
 
 
-def browse(dataset_id: str, split: str, profile: Profile = "full", *, run: str | None = None,
-           port: int = 5151, address: str = "127.0.0.1", wait: bool = True):
+def browse(dataset_id: str, split: str | None = None, profile: Profile | None = None, *,
+           run: str | None = None, limit: int | None = None, port: int = 5151, address: str = "127.0.0.1",
+           wait: bool = True):
     """Build the dataset and launch the App on localhost (blocks until the App is closed)."""
+    dataset = build_fiftyone_dataset(dataset_id, split, profile, run=run, limit=limit)  # bad input fails first
     import fiftyone as fo
 
-    dataset = build_fiftyone_dataset(dataset_id, split, profile, run=run)
     session = fo.launch_app(dataset, port=port, address=address, remote=True)
-    print(f"FiftyOne App: http://{address}:{port} ({len(dataset)} samples of {dataset_id}/{split}); "
-          "Ctrl-C to stop")
+    info = dataset.info
+    print(f"FiftyOne App: http://{address}:{port} ({len(dataset)} samples of {dataset_id}/{info['split']}, "
+          f"{info['profile']} profile{', run ' + run if run else ''}); Ctrl-C to stop", flush=True)
     if wait:
         session.wait()
     return session

@@ -140,14 +140,31 @@ def evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *
              batch_size: int | None = None, num_workers: int = 0, amp: str | None = None,
              channels_last: bool = False, show_progress: bool = True) -> dict[str, float]:
     """Every sample of `dataset` once (sharded across ranks); metrics computed on all of them."""
-    predictions = predict_all(task, model, dataset, ctx, batch_size=batch_size, num_workers=num_workers,
-                              amp=amp, channels_last=channels_last, show_progress=show_progress)
+    return _evaluate(task, model, dataset, ctx, False, batch_size=batch_size, num_workers=num_workers,
+                     amp=amp, channels_last=channels_last, show_progress=show_progress)[0]
+
+
+def evaluate_with_predictions(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *,
+                              batch_size: int | None = None, num_workers: int = 0, amp: str | None = None,
+                              channels_last: bool = False, show_progress: bool = True):
+    """As `evaluate`, and the task's per-sample predictions (reprolab.predictions.Predictions)
+    from the same outputs: (metrics, predictions); predictions is None on ranks other than 0."""
+    return _evaluate(task, model, dataset, ctx, True, batch_size=batch_size, num_workers=num_workers,
+                     amp=amp, channels_last=channels_last, show_progress=show_progress)
+
+
+def _evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, per_sample: bool,
+              **options) -> tuple[dict[str, float], Any]:
+    predictions = predict_all(task, model, dataset, ctx, **options)
     metrics: dict[str, float] | None = None
+    samples = None
     if ctx.is_main:
         outputs, targets = predictions
         metrics = task.compute_metrics(outputs, targets)
         metrics["samples"] = float(len(outputs))
-    return distributed.broadcast_object(ctx, metrics)
+        if per_sample:
+            samples = task.sample_predictions(dataset, outputs, targets)
+    return distributed.broadcast_object(ctx, metrics), samples
 
 
 @dataclass

@@ -6,6 +6,7 @@ A run directory (default runs/<recipe>/<run-id>/; fixed by `out` for DVC) holds:
     run.json            run id, seed, profile, device, world size, start time, training wall time
     metrics.jsonl       one line per epoch; history.json, the same as a JSON array (dvc plots)
     checkpoints/        last.pt (resumable), final.pt (evaluated)
+    predictions.parquet per-sample predictions of the evaluation (reprolab.predictions)
 
 `train_run` leaves final.pt; `evaluate_run` scores it on the benchmark's evaluation split and
 adds one RunResult to results/<recipe>/. A failure of either adds a RunResult with status
@@ -24,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from reprolab import atomic, paths
+from reprolab import atomic, paths, predictions
 from reprolab.errors import ConfigError, ReprolabError
 from reprolab.results import ResultsStore, SplitInfo, new_run_id, record_run
 
@@ -160,7 +161,7 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
     """Score a run directory's final weights and record the result in `store` (default:
     results/), with `provenance` added (a pipeline stage's chain); rank 0 returns it."""
     from reprolab.engine import checkpoint
-    from reprolab.engine.loop import evaluate
+    from reprolab.engine.loop import evaluate_with_predictions
     from reprolab.errors import MissingDataError
     from reprolab.tasks import build_task
 
@@ -178,10 +179,14 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
         model.load_state_dict(checkpoint.load(final, map_location=ctx.device)["model"])
         dataset = task.build_dataset("eval")
         options = task.options
-        metrics = evaluate(task, model, dataset, ctx, num_workers=options.num_workers,
-                           amp=options.amp, channels_last=options.channels_last,
-                           show_progress=show_progress)
+        metrics, samples = evaluate_with_predictions(
+            task, model, dataset, ctx, num_workers=options.num_workers, amp=options.amp,
+            channels_last=options.channels_last, show_progress=show_progress)
         split = task.describe_split(dataset, "eval")
+        if ctx.is_main:  # before the result: a run whose predictions are not written failed
+            samples.meta.update(dataset=split.dataset, split=split.name, fingerprint=split.fingerprint,
+                                recipe=config["recipe"], run_id=run["run_id"], profile=config["profile"])
+            predictions.write(run_dir / predictions.PREDICTIONS_FILE, samples)
     except MissingDataError:
         raise
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run

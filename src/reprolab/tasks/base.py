@@ -146,6 +146,13 @@ class Task(ABC):
     @abstractmethod
     def compute_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]: ...
 
+    def sample_predictions(self, dataset: Dataset, outputs: torch.Tensor, targets: torch.Tensor):
+        """Per-sample predictions (a reprolab.predictions.Predictions) of the evaluation outputs:
+        what `reprolab evaluate` writes to predictions.parquet for `reprolab browse`."""
+        raise NotImplementedError(
+            f"task {type(self).__name__} does not define its per-sample predictions; implement "
+            "Task.sample_predictions with reprolab.predictions.classification or .retrieval")
+
     # ---- what the run is evaluated on ----------------------------------------------------
     def eval_batch_size(self) -> int:
         return self.eval_cfg.batch_size or self.options.batch_size

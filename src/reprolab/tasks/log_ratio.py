@@ -32,6 +32,7 @@ from pydantic import Field
 from torch import nn
 from torch.utils.data import Dataset
 
+from reprolab import predictions
 from reprolab.config import Options
 from reprolab.data.datasets.tuples import ROLE_CODES, EvalImages, MinedTupleDataset
 from reprolab.data.label_spaces import LabelSpace, build_label_space
@@ -179,16 +180,32 @@ class LogRatio(Task):
     def predict(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return model(batch["image"]), torch.stack([batch["index"], batch["role"]], dim=1)
 
-    def compute_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-        split = self.open_split(self.split_names["eval"])
-        labels = self.label_space(self.split_names["eval"])
+    def _roles(self, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+        """(is_query mask, query indices, database indices, leave_one_out) of the eval outputs."""
         index, role = targets[:, 0].long(), targets[:, 1].long()
         leave_one_out = bool((role == ROLE_CODES[None]).all())
         if not leave_one_out and (role == ROLE_CODES[None]).any():
-            raise ValueError(f"{split!r}: some samples have a role (query/database) and some none; "
-                             "prepare the dataset again")
+            raise ValueError(f"{self.open_split(self.split_names['eval'])!r}: some samples have a role "
+                             "(query/database) and some none; prepare the dataset again")
         is_query = role != ROLE_CODES["database"]
-        queries, database = index[is_query], (index if leave_one_out else index[~is_query])
+        return is_query, index[is_query], (index if leave_one_out else index[~is_query]), leave_one_out
+
+    def sample_predictions(self, dataset: Dataset, outputs: torch.Tensor, targets: torch.Tensor):
+        """Each query's nearest database images by Euclidean distance, with their label distances."""
+        split = self.open_split(self.split_names["eval"])
+        is_query, queries, database, leave_one_out = self._roles(targets)
+        label_distances = self.label_space(self.split_names["eval"]).distance_rows(queries.tolist())
+        label_distances = label_distances[:, database.numpy()] * self.eval_cfg.label_distance_scale
+        query_ids = [split.ids[i] for i in queries.tolist()]
+        if leave_one_out:
+            return predictions.retrieval(query_ids, outputs, metric="euclidean", label_distances=label_distances)
+        return predictions.retrieval(query_ids, outputs[is_query], [split.ids[i] for i in database.tolist()],
+                                     outputs[~is_query], metric="euclidean", label_distances=label_distances)
+
+    def compute_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        split = self.open_split(self.split_names["eval"])
+        labels = self.label_space(self.split_names["eval"])
+        is_query, queries, database, leave_one_out = self._roles(targets)
         expected = self.eval_cfg.queries
         if expected is not None and self.profile == "full" and len(queries) != int(expected):
             raise ValueError(f"{split!r}: {len(queries)} query images, the benchmark protocol has "

@@ -20,6 +20,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from reprolab import predictions
 from reprolab.data.datasets.images import ImageRetrievalDataset
 from reprolab.data.transforms.images import input_transform
 from reprolab.metrics.retrieval import inshop_recall_at_k, map_at_r, recall_at_k
@@ -170,6 +171,19 @@ class MetricLearning(Task):
     def predict(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         targets = torch.stack([batch["label"], batch["is_query"]], dim=1)
         return model(batch["image"]), targets
+
+    def sample_predictions(self, dataset: ImageRetrievalDataset, outputs: torch.Tensor, targets: torch.Tensor):
+        """Each query's nearest neighbours by cosine similarity, as the metrics search them."""
+        labels, is_query = targets[:, 0], targets[:, 1].bool()
+        ids = [sample_id for split, _ in dataset.parts for sample_id in split.ids]
+        classes = dataset.parts[0][0].classes
+        if not self.eval_cfg.query_gallery:
+            return predictions.retrieval(ids, outputs, query_labels=labels, classes=classes)
+        query_ids = [i for i, q in zip(ids, is_query.tolist(), strict=True) if q]
+        gallery_ids = [i for i, q in zip(ids, is_query.tolist(), strict=True) if not q]
+        return predictions.retrieval(query_ids, outputs[is_query], gallery_ids, outputs[~is_query],
+                                     query_labels=labels[is_query], reference_labels=labels[~is_query],
+                                     classes=classes)
 
     def compute_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         labels, is_query = targets[:, 0], targets[:, 1].bool()

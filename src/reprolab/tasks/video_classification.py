@@ -14,6 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from reprolab import predictions
 from reprolab.data.datasets.video import VideoClipDataset
 from reprolab.data.transforms.video import mirror_sensitive
 from reprolab.metrics.classification import classification_metrics
@@ -128,6 +129,9 @@ class VideoClassification(Task):
         frames = batch["frames"]  # (B, views, T, C, H, W)
         logits = model(frames.flatten(0, 1))
         return logits.view(frames.shape[0], frames.shape[1], -1).mean(dim=1), batch["label"]
+
+    def sample_predictions(self, dataset: VideoClipDataset, outputs: torch.Tensor, targets: torch.Tensor):
+        return predictions.classification(dataset.split.ids, outputs, targets, self.classes)
 
     def compute_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         return classification_metrics(outputs, targets, num_classes=len(self.classes),

@@ -1,0 +1,172 @@
+"""Per-sample predictions of an evaluated run: `<run dir>/predictions.parquet`.
+
+`reprolab evaluate` writes one file next to the run's result (atomically), one row per sample of
+the evaluation split, in the split's order; `reprolab browse <dataset> --run <id>` shows it beside
+the ground truth. Each task kind has one schema (the file's `reprolab` metadata names it):
+
+``classification`` (video-classification): one row per evaluated sample.
+
+    id            str          the sample id of the prepared split
+    target        int          ground-truth class index (into `classes`)
+    prediction    int          top-1 class index
+    confidence    float        softmax probability of the top-1 class (of the view-averaged logits)
+    correct       bool         prediction == target
+    topk          list[int]    the k most probable class indices, most probable first
+    topk_scores   list[float]  their softmax probabilities; k = min(5, number of classes)
+
+``retrieval`` (metric-learning, log-ratio): one row per query.
+
+    id                   str          the query's sample id
+    retrieved            list[str]    ids of its k nearest references, nearest first (the query
+                                      itself excluded when the split queries itself)
+    distances            list[float]  their embedding distances: 1 - cosine similarity
+                                      (metric-learning) or Euclidean (log-ratio); k = min(10, ...)
+
+    class labels (metric-learning) add:
+    label                int          the query's class index (into `classes`)
+    retrieved_labels     list[int]    the retrieved samples' class indices
+    correct              bool         retrieved_labels[0] == label (a Recall@1 hit)
+
+    continuous labels (log-ratio) add:
+    label_distances      list[float]  label distance between the query and each retrieved
+                                      sample, in the metric's units (x eval.label_distance_scale)
+
+The metadata (`reprolab` key of the Parquet schema, JSON) holds `kind`, `dataset`, `split`
+(the evaluated split, `+`-joined when a query split searches a gallery split), `fingerprint`,
+`classes`, `recipe`, `run_id` and `profile`, so that a reader can check that the file belongs to the split
+it is shown with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from reprolab import atomic
+
+PREDICTIONS_FILE = "predictions.parquet"
+Kind = Literal["classification", "retrieval"]
+TOP_CLASSES = 5
+TOP_RETRIEVED = 10
+_META_KEY = b"reprolab"
+
+
+class Predictions:
+    """A predictions table with its metadata (see the module docstring for the schemas)."""
+
+    def __init__(self, kind: Kind, table: pd.DataFrame, meta: dict[str, Any] | None = None):
+        self.kind = kind
+        self.table = table
+        self.meta = {**(meta or {}), "kind": kind}
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def classification(ids: Sequence[str], logits: torch.Tensor, targets: torch.Tensor,
+                   classes: Sequence[str] = (), k: int = TOP_CLASSES) -> Predictions:
+    """Top-k classes and their softmax probabilities of each sample's logits."""
+    if len(ids) != len(logits):
+        raise ValueError(f"{len(ids)} sample ids for {len(logits)} predictions")
+    scores, top = F.softmax(logits.float(), dim=1).topk(min(k, logits.shape[1]), dim=1)
+    targets = targets.long()
+    table = pd.DataFrame({
+        "id": [str(i) for i in ids],
+        "target": targets.tolist(),
+        "prediction": top[:, 0].tolist(),
+        "confidence": scores[:, 0].tolist(),
+        "correct": (top[:, 0] == targets).tolist(),
+        "topk": top.tolist(),
+        "topk_scores": scores.tolist(),
+    })
+    return Predictions("classification", table, {"classes": list(classes)})
+
+
+def retrieval(query_ids: Sequence[str], query: torch.Tensor, reference_ids: Sequence[str] | None = None,
+              reference: torch.Tensor | None = None, *, metric: Literal["cosine", "euclidean"] = "cosine",
+              k: int = TOP_RETRIEVED, query_labels: torch.Tensor | None = None,
+              reference_labels: torch.Tensor | None = None, label_distances: torch.Tensor | None = None,
+              classes: Sequence[str] = ()) -> Predictions:
+    """The k nearest references of each query (`reference=None`: the queries search each other,
+    leaving themselves out), as the task's metric searches them.
+
+    `query_labels`/`reference_labels`: class labels (adds label, retrieved_labels, correct);
+    `label_distances` (num_query, num_reference): continuous labels (adds label_distances)."""
+    from reprolab.metrics.retrieval import nearest_neighbours
+
+    self_search = reference is None
+    reference_ids = list(query_ids) if self_search else list(reference_ids or [])
+    reference = query if self_search else reference
+    if len(query_ids) != len(query) or len(reference_ids) != len(reference):
+        raise ValueError(f"{len(query_ids)} query ids for {len(query)} embeddings, "
+                         f"{len(reference_ids)} reference ids for {len(reference)}")
+    k = min(k, len(reference) - int(self_search))
+    found = nearest_neighbours(query, None if self_search else reference, k=k, metric=metric)
+    distances = _distances(query.float(), reference.float(), found, metric)
+    table = pd.DataFrame({
+        "id": [str(i) for i in query_ids],
+        "retrieved": [[reference_ids[j] for j in row] for row in found.tolist()],
+        "distances": distances.tolist(),
+    })
+    if query_labels is not None:
+        labels = torch.as_tensor(query_labels).long()
+        retrieved_labels = torch.as_tensor(query_labels if reference_labels is None else reference_labels).long()[found]
+        table["label"] = labels.tolist()
+        table["retrieved_labels"] = retrieved_labels.tolist()
+        table["correct"] = (retrieved_labels[:, 0] == labels).tolist()
+    if label_distances is not None:
+        table["label_distances"] = torch.as_tensor(label_distances, dtype=torch.float64).gather(1, found).tolist()
+    return Predictions("retrieval", table, {"classes": list(classes)})
+
+
+def _distances(query: torch.Tensor, reference: torch.Tensor, found: torch.Tensor, metric: str,
+               chunk: int = 4096) -> torch.Tensor:
+    """Distance of each query to its found references (in query chunks: a (Q, k, D) gather of
+    60k SOP queries would take GBs)."""
+    if metric == "cosine":
+        query, reference = F.normalize(query, dim=1), F.normalize(reference, dim=1)
+    parts = []
+    for start in range(0, len(query), chunk):
+        q, neighbours = query[start : start + chunk, None, :], reference[found[start : start + chunk]]
+        parts.append(1.0 - (q * neighbours).sum(-1) if metric == "cosine" else (q - neighbours).norm(dim=-1))
+    return torch.cat(parts) if parts else torch.empty(0, found.shape[1])
+
+
+def write(path: Path, predictions: Predictions) -> Path:
+    """Write the table and its metadata to `path` as Parquet, atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(predictions.table, preserve_index=False)
+    metadata = {**(table.schema.metadata or {}), _META_KEY: json.dumps(predictions.meta).encode()}
+    with atomic.atomic_path(Path(path)) as tmp:
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
+    return Path(path)
+
+
+def read(path: Path) -> Predictions:
+    """A predictions file written by `write`; ValueError naming the file if it is not one."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(_META_KEY)
+    if raw is None:
+        raise ValueError(f"{path}: not a reprolab predictions file (no `reprolab` metadata); "
+                         "evaluate the run again (`reprolab evaluate <run dir>`)")
+    meta = json.loads(raw)
+    kind = meta.get("kind")
+    required = {"classification": {"id", "target", "prediction", "confidence", "correct", "topk", "topk_scores"},
+                "retrieval": {"id", "retrieved", "distances"}}.get(kind)
+    if required is None:
+        raise ValueError(f"{path}: unknown predictions kind {kind!r}; expected classification or retrieval")
+    missing = required - set(table.column_names)
+    if missing:
+        raise ValueError(f"{path}: {kind} predictions lack the column(s) {', '.join(sorted(missing))}")
+    return Predictions(kind, table.to_pandas(), meta)
