@@ -127,6 +127,16 @@ def pytest_configure(config: pytest.Config) -> None:
                    "(tests/learning.py: thread count and seed from the environment, recorded checks)")
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """What each tiny recipe reached against its chance level and threshold (tests/test_smoke.py)."""
+    from tests.learning import SUMMARY
+
+    if SUMMARY:
+        terminalreporter.section("tiny recipes: value, threshold, chance, margin")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def learning(request: pytest.FixtureRequest):
     """Thread count and seed for a test marked `learning(seed=N)`, and its recorded checks."""

@@ -31,6 +31,7 @@ from pathlib import Path
 
 THREADS_VAR, SEED_VAR, RECORD_VAR = "REPROLAB_TEST_THREADS", "REPROLAB_TEST_SEED", "REPROLAB_LEARNING_RECORD"
 CI_THREADS = 2  # the CI machine has two cores; every CI run of a learning test uses two threads
+SUMMARY: list[str] = []  # lines for the end of the pytest run (tests/conftest.py pytest_terminal_summary)
 
 
 @dataclass

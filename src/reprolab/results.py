@@ -59,6 +59,9 @@ class RunResult(BaseModel):
     config: dict[str, Any]
     config_hash: str | None = Field(default=None, description="sha256 of the resolved config")
     metrics: dict[str, float] = Field(default_factory=dict)
+    chance: dict[str, float] = Field(
+        default_factory=dict, description="each metric of a model that knows nothing (random outputs "
+                                          "on the same split): the level a result has to clear")
     history: list[dict[str, Any]] = Field(default_factory=list, description="per-epoch metrics")
     error: str | None = None
     split: SplitInfo | None = None
@@ -166,7 +169,8 @@ def error_text(error: BaseException) -> str:
 
 def run_result(config: dict[str, Any], run: dict[str, Any], *, status: Literal["ok", "failed"],
                device: str, world_size: int, metrics: dict[str, float] | None = None,
-               split: SplitInfo | None = None, error: BaseException | str | None = None,
+               chance: dict[str, float] | None = None, split: SplitInfo | None = None,
+               error: BaseException | str | None = None,
                wall_time_s: float = 0.0, history: list[dict[str, Any]] | None = None,
                log_path: str | None = None, provenance: dict[str, Any] | None = None) -> RunResult:
     """The RunResult of one train/evaluate attempt of `run` (its run.json)."""
@@ -176,7 +180,7 @@ def run_result(config: dict[str, Any], run: dict[str, Any], *, status: Literal["
         schema_version=SCHEMA_VERSION, run_id=run["run_id"], recipe=config["recipe"],
         paper=config["paper"], benchmark=config["benchmark"], profile=config["profile"],
         seed=int(config["seed"]), status=status, config=config, config_hash=config_hash(config),
-        metrics=metrics or {}, history=history or [],
+        metrics=metrics or {}, chance=chance or {}, history=history or [],
         error=error, split=split,
         provenance=run_provenance(config, device, world_size, **(provenance or {})),
         started_at=run["started_at"], wall_time_s=wall_time_s, log_path=log_path,

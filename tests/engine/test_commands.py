@@ -52,6 +52,9 @@ def test_train_then_evaluate_writes_config_checkpoints_and_a_result(toy_root, tm
     run = json.loads((run_dir / "run.json").read_text())
     assert result.run_id == run["run_id"] and result.status == "ok" and result.seed == learning.seed
     assert result.metrics == flat
+    # chance: the same metrics on random scores; 4 classes -> about 25 top-1 and 50 top-2
+    assert set(result.chance) == set(flat)
+    assert result.chance["top1"] == pytest.approx(25, abs=8) and result.chance["top2"] == pytest.approx(50, abs=10)
     assert result.split.name == "eval" and result.split.samples == 64
     assert result.provenance.world_size == 1 and result.provenance.device == "cpu"
     assert "torch" in result.provenance.packages

@@ -136,6 +136,11 @@ def predict_all(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext
     return all_outputs[permutation], all_targets[permutation]
 
 
+# Random outputs are scored this many times for the chance level: on a large split one draw is
+# already close to the expectation, and retrieval over a full test set is not free.
+CHANCE_DRAWS_SMALL, CHANCE_DRAWS_LARGE, LARGE_SPLIT = 8, 1, 5000
+
+
 def evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, *,
              batch_size: int | None = None, num_workers: int = 0, amp: str | None = None,
              channels_last: bool = False, show_progress: bool = True) -> dict[str, float]:
@@ -148,7 +153,8 @@ def evaluate_with_predictions(task: Task, model: nn.Module, dataset: Dataset, ct
                               batch_size: int | None = None, num_workers: int = 0, amp: str | None = None,
                               channels_last: bool = False, show_progress: bool = True):
     """As `evaluate`, and the task's per-sample predictions (reprolab.predictions.Predictions)
-    from the same outputs: (metrics, predictions); predictions is None on ranks other than 0."""
+    from the same outputs: (metrics, predictions); predictions is None on ranks other than 0.
+    The metrics add each metric's chance level as `chance:<metric>` (Task.chance_metrics)."""
     return _evaluate(task, model, dataset, ctx, True, batch_size=batch_size, num_workers=num_workers,
                      amp=amp, channels_last=channels_last, show_progress=show_progress)
 
@@ -163,6 +169,9 @@ def _evaluate(task: Task, model: nn.Module, dataset: Dataset, ctx: DistContext, 
         metrics = task.compute_metrics(outputs, targets)
         metrics["samples"] = float(len(outputs))
         if per_sample:
+            draws = CHANCE_DRAWS_SMALL if len(outputs) <= LARGE_SPLIT else CHANCE_DRAWS_LARGE
+            chance = task.chance_metrics(outputs, targets, draws=draws)
+            metrics.update({f"chance:{name}": value for name, value in chance.items()})
             samples = task.sample_predictions(dataset, outputs, targets)
     return distributed.broadcast_object(ctx, metrics), samples
 

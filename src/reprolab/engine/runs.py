@@ -196,10 +196,11 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
                               provenance=provenance) from error
     if not ctx.is_main:
         return None
-    metrics = {k: v for k, v in metrics.items() if k != "samples"}
+    chance = {k.removeprefix("chance:"): v for k, v in metrics.items() if k.startswith("chance:")}
+    metrics = {k: v for k, v in metrics.items() if k != "samples" and not k.startswith("chance:")}
     split_info = SplitInfo(dataset=split.dataset, name=split.name, samples=split.samples,
                            fingerprint=split.fingerprint)
-    record = record_run(config, run, status="ok", metrics=metrics, split=split_info,
+    record = record_run(config, run, status="ok", metrics=metrics, chance=chance, split=split_info,
                         device=str(ctx.device), world_size=ctx.world_size,
                         wall_time_s=run.get("train_wall_time_s", 0.0) + time.perf_counter() - started,
                         history=read_history(run_dir), log_path=str(run_dir / METRICS_LOG),

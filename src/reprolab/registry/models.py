@@ -199,6 +199,29 @@ class PublishedRow(Strict):
 # --------------------------------------------------------------------------- recipes
 
 
+class TinyCheck(Strict):
+    """What a recipe's tiny profile must reach on its fixture (asserted by the CI smoke test).
+
+    `at_least` for a metric where higher is better, `at_most` where lower is; for a model that
+    learns, the threshold must be on the far side of the chance level that evaluation records
+    (`RunResult.chance`). A baseline the paper says cannot solve the task has `learns: false` and
+    says `why`. The smoke test prints value, chance, threshold and margin."""
+
+    metric: str = Field(description="a metric the evaluation reports, e.g. top1 or recall@1")
+    at_least: float | None = None
+    at_most: float | None = None
+    learns: bool = True
+    why: str | None = Field(default=None, description="required with learns: false")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> TinyCheck:
+        if (self.at_least is None) == (self.at_most is None):
+            raise ValueError("give exactly one of at_least and at_most")
+        if not self.learns and not self.why:
+            raise ValueError("learns: false needs `why`: the reason this row is expected not to learn")
+        return self
+
+
 class Recipe(Strict):
     """A runnable reproduction of one published row, after its base files are merged in."""
 
@@ -218,4 +241,7 @@ class Recipe(Strict):
     stages: Stages = Field(
         default_factory=dict, description="a multi-stage pipeline (reprolab.registry.stages); "
                                           "empty: the recipe is one task run"
+    )
+    tiny_check: TinyCheck | None = Field(
+        default=None, description="the level the tiny profile must reach (tests/test_smoke.py)"
     )

@@ -153,6 +153,18 @@ class Task(ABC):
             f"task {type(self).__name__} does not define its per-sample predictions; implement "
             "Task.sample_predictions with reprolab.predictions.classification or .retrieval")
 
+    def chance_metrics(self, outputs: torch.Tensor, targets: torch.Tensor, *, draws: int = 8) -> dict[str, float]:
+        """The metrics of a model that knows nothing: `compute_metrics` of random outputs of the
+        same shape (random scores for a classifier, random embeddings for retrieval), averaged
+        over `draws` draws of a fixed generator. The level a result has to clear to mean anything."""
+        generator = torch.Generator().manual_seed(0)
+        totals: dict[str, float] = {}
+        for _ in range(draws):
+            noise = torch.randn(outputs.shape, generator=generator, dtype=torch.float32)
+            for name, value in self.compute_metrics(noise, targets).items():
+                totals[name] = totals.get(name, 0.0) + float(value) / draws
+        return totals
+
     # ---- what the run is evaluated on ----------------------------------------------------
     def eval_batch_size(self) -> int:
         return self.eval_cfg.batch_size or self.options.batch_size
