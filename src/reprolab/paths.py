@@ -59,5 +59,7 @@ def runs_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / "runs"
 
 
-def reports_dir(root: Path | None = None) -> Path:
-    return (root or project_root()) / "reports"
+def reports_dir(root: Path | None = None, profile: str = "full") -> Path:
+    """reports/ for the full profile; tiny-profile reports live apart, in reports/tiny/."""
+    reports = (root or project_root()) / "reports"
+    return reports if profile == "full" else reports / profile

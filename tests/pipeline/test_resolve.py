@@ -133,6 +133,7 @@ def test_reproduce_runs_a_chain_with_run_stages(chain_root, monkeypatch):
                      "--seeds", "1", "optim.epochs=1"]) == 0
     assert ("run-stages", "toyvid-chain", "--profile", "tiny", "--seed", "0", "optim.epochs=1") in calls
     assert not any(call[0] in ("train", "evaluate") for call in calls)
+    assert calls[-1] == ("report", "toy", "--profile", "tiny")  # tiny reports go to reports/tiny only
 
 
 def test_reproduce_stops_at_a_failed_fetch_without_training_or_report(chain_root, monkeypatch, capsys):

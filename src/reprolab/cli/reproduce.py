@@ -102,9 +102,9 @@ def _run(args: argparse.Namespace) -> int:
                 if code != 0:
                     failures.append(f"{recipe.id} seed {seed}")
 
-    report_out = paths.reports_dir() / ("tiny" if args.profile == "tiny" else "")
+    report_out = paths.reports_dir(profile=args.profile)
     papers = sorted({r.paper for r in recipes})
-    if _cli("report", *papers, "--out", str(report_out)) != 0:
+    if _cli("report", *papers, "--profile", args.profile) != 0:
         failures.append("report")
     if failures:
         print("\nreprolab reproduce: failed: " + "; ".join(failures), file=sys.stderr)
