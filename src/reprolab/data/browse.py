@@ -29,7 +29,7 @@ def run_dir_of(run: str, root: Path | None = None) -> Path:
 
     for result in ResultsStore(paths.results_dir(root)).runs():
         if result.run_id == run and result.log_path:
-            return Path(result.log_path).parent
+            return paths.in_checkout(result.log_path, root).parent
     matches = sorted(paths.runs_dir(root).glob(f"*/{run}"))
     if matches:
         return matches[0]

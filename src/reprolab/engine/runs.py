@@ -84,7 +84,7 @@ def _record_failure(stage: str, error: BaseException, config: dict[str, Any], ru
                     provenance: dict[str, Any] | None = None) -> RunFailedError:
     record = record_run(config, run, status="failed", device=str(ctx.device), world_size=ctx.world_size,
                         error=error, wall_time_s=time.perf_counter() - started,
-                        history=read_history(run_dir), log_path=str(run_dir / METRICS_LOG),
+                        history=read_history(run_dir), log_path=paths.checkout_relative(run_dir / METRICS_LOG),
                         provenance=provenance)
     return RunFailedError(f"{stage} failed: {type(error).__name__}: {error}\n"
                           f"reprolab: recorded in {record}{hint}", record)
@@ -135,6 +135,7 @@ def train_run(config: dict[str, Any], ctx, *, out: Path | None = None, resume: b
     task.check_data()  # missing data or weights: raise before a run directory is made
     init_checkpoint(config)
     run_dir, run = _open_run_dir(config, out, resume, ctx, run_id, run_fields)
+    run["data_hashes"] = {**run.get("data_hashes", {}), **task.splits_read()}  # in its records
     started = time.perf_counter()
     try:
         result = fit(task, config, run_dir, ctx, seed=config["seed"], resume=resume,
@@ -151,6 +152,7 @@ def train_run(config: dict[str, Any], ctx, *, out: Path | None = None, resume: b
     if ctx.is_main:
         run["train_wall_time_s"] = run.get("train_wall_time_s", 0.0) + result.wall_time_s
         run["epochs_done"] = len(result.history)
+        run["data_hashes"] = {**run["data_hashes"], **task.splits_read()}
         atomic.write_json(run_dir / RUN_FILE, run)
     return TrainedRun(run_dir, run, result.history)
 
@@ -182,6 +184,7 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
                            amp=options.amp, channels_last=options.channels_last,
                            show_progress=show_progress)
         split = task.describe_split(dataset, "eval")
+        run = {**run, "data_hashes": {**run.get("data_hashes", {}), **task.splits_read()}}
     except MissingDataError:
         raise
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
@@ -197,6 +200,6 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
     record = record_run(config, run, status="ok", metrics=metrics, split=split_info,
                         device=str(ctx.device), world_size=ctx.world_size,
                         wall_time_s=run.get("train_wall_time_s", 0.0) + time.perf_counter() - started,
-                        history=read_history(run_dir), log_path=str(run_dir / METRICS_LOG),
+                        history=read_history(run_dir), log_path=paths.checkout_relative(run_dir / METRICS_LOG),
                         store=store, provenance=provenance)
     return EvaluatedRun(run_dir, config, metrics, split_info, record)

@@ -205,7 +205,7 @@ def _provenance(run: RunResult) -> list[str]:
     else:
         lines.append("- **Evaluated split:** not recorded")
     hashes = "; ".join(f"`{k}` = `{v}`" for k, v in sorted(prov.data_hashes.items())) or "none recorded"
-    lines.append(f"- **Data hashes (DVC):** {hashes}")
+    lines.append(f"- **Data read (content hashes):** {hashes}")
     packages = ", ".join(f"{k} {v}" for k, v in sorted(prov.packages.items())) or "not recorded"
     lines.append(f"- **Environment:** {packages}")
     hardware = ", ".join(f"{k}: {v}" for k, v in sorted(prov.hardware.items()))
