@@ -12,8 +12,8 @@ import argparse
 import sys
 
 from reprolab import paths
-from reprolab.config import PROFILES, resolve
-from reprolab.errors import MissingDataError
+from reprolab.config import PROFILES, resolve, resolved_config
+from reprolab.errors import MissingDataError, UsageError
 from reprolab.registry import Registry, load_registry
 from reprolab.results import new_run_id
 
@@ -51,6 +51,24 @@ def _ensure_data(reg: Registry, dataset_id: str, profile: str, fetch: bool) -> i
     )
 
 
+def _check(recipe, profile: str, overrides: list[str]) -> None:
+    """A usage error (a bad override, key or value) in any recipe stops the whole command now,
+    before a download, a run directory or a result exists."""
+    from reprolab.errors import NotBuiltError
+    from reprolab.tasks import build_task
+
+    if recipe.stages:
+        from reprolab.pipeline.resolve import load_chain
+        from reprolab.pipeline.run import check_stages
+
+        check_stages(load_chain(recipe.id, profile, overrides)[1])
+        return
+    try:
+        build_task(resolved_config(recipe.id, profile, overrides))
+    except NotBuiltError:
+        pass  # not a usage error: its train step fails and says so, the other recipes still run
+
+
 def _run(args: argparse.Namespace) -> int:
     reg = load_registry()
     if args.all:
@@ -69,6 +87,10 @@ def _run(args: argparse.Namespace) -> int:
     if not recipes:
         print(f"reprolab: no recipes for {args.paper} yet", file=sys.stderr)
         return 1
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError(f"--seeds {args.seeds}: run at least one seed of each recipe")
+    for recipe in recipes:
+        _check(recipe, args.profile, args.overrides)
 
     failures: list[str] = []
     prepared: set[str] = set()

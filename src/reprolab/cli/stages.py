@@ -91,6 +91,7 @@ def _run_stage(args: argparse.Namespace) -> int:
 
 def _run_stages(args: argparse.Namespace) -> int:
     from reprolab.pipeline.resolve import load_chain, write_specs
+    from reprolab.pipeline.run import check_stages
 
     if args.no_progress:
         os.environ["REPROLAB_NO_PROGRESS"] = "1"
@@ -99,6 +100,7 @@ def _run_stages(args: argparse.Namespace) -> int:
     if args.start is not None and args.start not in specs:
         raise KeyError(f"--from {args.start}: recipe {args.recipe} has no such stage; its stages: "
                        f"{', '.join(names)}")
+    check_stages(specs, args.device)  # a bad key or value: exit 2 before anything is written
     write_specs(specs, layout)
     for name in names[names.index(args.start) if args.start else 0:]:
         print(f"\n== {args.recipe}: stage {name} ({specs[name]['stage']['kind']})", flush=True)

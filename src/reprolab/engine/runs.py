@@ -168,6 +168,7 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
 
     run_dir = Path(run_dir)
     config, run = read_run_dir(run_dir)
+    task = build_task(config)  # an edited, invalid config.yaml is a usage error, not a failed run
     started = time.perf_counter()
     try:
         final = run_dir / "checkpoints" / checkpoint.FINAL
@@ -175,7 +176,6 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
             raise FileNotFoundError(
                 f"{final}: training did not finish; continue it with `reprolab train "
                 f"{config['recipe']} --profile {config['profile']} --out {run_dir} --resume`")
-        task = build_task(config)
         model = task.build_model(pretrained=False).to(ctx.device)
         model.load_state_dict(checkpoint.load(final, map_location=ctx.device)["model"])
         dataset = task.build_dataset("eval")

@@ -157,6 +157,12 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
             options = dict(stage.options)
             if profile == "tiny":
                 options.update(stage.tiny.get("options", {}))
+                # the command line wins over the recipe's tiny options too
+                holder = {"options": options}
+                for text in scoped[name]:
+                    if _unscoped(text)[1][0] == "options":
+                        _set(holder, _unscoped(text)[1], text)
+                options = holder["options"]
             if stage.infer not in STEPS:
                 raise ConfigError(f"recipe {recipe.id}: key `stages.{name}.infer`: no inference step "
                                   f"{stage.infer!r}; known steps: {', '.join(STEPS.names())}")
