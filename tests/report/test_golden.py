@@ -133,7 +133,7 @@ def test_one_paper_only_still_writes_the_full_index(toy_root, toy_results, tmp_p
 
 def test_unknown_paper_is_a_usage_error(toy_root, toy_results, tmp_path, capsys):
     assert main(["report", "gamma", "--results", str(toy_results), "--out", str(tmp_path / "x")]) == 2
-    assert "no paper 'gamma'; known papers: alpha, beta" in capsys.readouterr().err
+    assert "unknown paper 'gamma'; known: alpha, beta" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

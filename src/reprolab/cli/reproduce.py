@@ -14,6 +14,7 @@ import sys
 from reprolab import paths
 from reprolab.config import PROFILES, resolve, resolved_config
 from reprolab.errors import MissingDataError, UsageError
+from reprolab.names import unknown_name
 from reprolab.registry import Registry, load_registry
 from reprolab.results import new_run_id
 
@@ -74,16 +75,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.all:
         recipes = sorted(reg.recipes.values(), key=lambda r: r.id)
     elif args.paper:
-        if args.paper not in reg.papers:
-            raise KeyError(f"no paper {args.paper!r}; known papers: {', '.join(sorted(reg.papers))}")
+        reg.paper(args.paper)
         recipes = sorted(reg.recipes_of_paper(args.paper), key=lambda r: r.id)
     else:
         raise KeyError("name a paper (e.g. `reprolab reproduce selfy`) or pass --all")
     if args.recipe:
-        recipes = [r for r in recipes if r.id in set(args.recipe)]
+        selection, recipes = recipes, [r for r in recipes if r.id in set(args.recipe)]
         missing = set(args.recipe) - {r.id for r in recipes}
         if missing:
-            raise KeyError(f"no recipe {sorted(missing)[0]!r} in the selection")
+            raise unknown_name("recipe", sorted(missing)[0], [r.id for r in selection],
+                               where=f"{args.paper or 'the selection'}: ")
     if not recipes:
         print(f"reprolab: no recipes for {args.paper} yet", file=sys.stderr)
         return 1

@@ -40,6 +40,7 @@ import yaml
 from reprolab import atomic
 from reprolab.engine.runs import CONFIG_FILE
 from reprolab.errors import ReprolabError
+from reprolab.names import unknown_name
 from reprolab.pipeline.layout import StageLayout
 from reprolab.pipeline.resolve import load_chain, spec_hash, upstream
 
@@ -113,7 +114,7 @@ def run_stage(recipe_id: str, stage: str, *, profile: str = "full", overrides: l
 
     _, specs, layout = load_chain(recipe_id, profile, overrides, seed)
     if stage not in specs:
-        raise KeyError(f"recipe {recipe_id} has no stage {stage!r}; its stages: {', '.join(specs)}")
+        raise unknown_name("stage", stage, specs, where=f"recipe {recipe_id}: ")
     spec = specs[stage]
     check_stages({stage: spec}, device)  # usage errors first, before missing inputs or data
     chain = check_inputs(specs, layout, stage)
