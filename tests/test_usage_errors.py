@@ -142,3 +142,27 @@ def test_run_stage_names_and_options(root, capsys, argv, named):
     assert cli.main(argv) == cli.EXIT_USAGE
     assert named in capsys.readouterr().err
     _nothing_written(root)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.name=tsm_resnet1", "unknown model 'tsm_resnet1'; did you mean tsm_resnet18"),
+    ("model.segments=0", "model.segments"),
+])
+def test_names_a_task_builds_later_are_checked_before_the_data(mini_root, capsys, override, message):
+    # toyvid's data is not prepared: a usage error must be said first (exit 2, not 4)
+    assert cli.main(["train", "toyvid-toy-r18", "--profile", "tiny", override]) == cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+    _nothing_written(mini_root)
+
+
+def test_a_usage_error_found_during_training_is_not_a_failed_run(root, tmp_path, monkeypatch, capsys):
+    from reprolab.errors import ConfigError
+    from tests.engine.toy import ToyTask
+
+    def bad_model(self, *, pretrained=True):
+        raise ConfigError("model.options: a value only the model builder can check")
+
+    monkeypatch.setattr(ToyTask, "build_model", bad_model)
+    assert cli.main(["train", "toy-run", "--profile", "tiny", "--out", str(tmp_path / "run")]) == cli.EXIT_USAGE
+    assert "only the model builder can check" in capsys.readouterr().err
+    assert not (root / "results").exists()

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from reprolab import atomic, paths
-from reprolab.errors import ConfigError, ReprolabError
+from reprolab.errors import ConfigError, ReprolabError, UsageError
 from reprolab.results import ResultsStore, SplitInfo, new_run_id, record_run
 
 CONFIG_FILE = "config.yaml"
@@ -140,8 +140,8 @@ def train_run(config: dict[str, Any], ctx, *, out: Path | None = None, resume: b
     try:
         result = fit(task, config, run_dir, ctx, seed=config["seed"], resume=resume,
                      show_progress=show_progress, verbose=True)
-    except (MissingDataError, NotImplementedError):
-        raise
+    except (MissingDataError, NotImplementedError, UsageError):
+        raise  # not a failed run: missing data, a part not built, or a bad value (exit 2)
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
         if not ctx.is_main:
             raise
@@ -185,8 +185,8 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
                            show_progress=show_progress)
         split = task.describe_split(dataset, "eval")
         run = {**run, "data_hashes": {**run.get("data_hashes", {}), **task.splits_read()}}
-    except MissingDataError:
-        raise
+    except (MissingDataError, UsageError):
+        raise  # not a failed run: missing data or a bad value (exit 2)
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
         if not ctx.is_main:
             raise
