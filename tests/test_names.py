@@ -75,3 +75,12 @@ def test_command_line_choices_get_a_suggestion(root, capsys, argv, message):
         cli.main(argv)
     assert exit_.value.code == cli.EXIT_USAGE
     assert message in capsys.readouterr().err
+
+
+def test_a_mistyped_corruption_gets_a_suggestion():
+    import numpy as np
+
+    from reprolab.data.corruptions import corrupt
+
+    with pytest.raises(UnknownNameError, match="unknown corruption 'gausian_noise'; did you mean gaussian_noise"):
+        corrupt(np.zeros((64, 64, 3), np.uint8), "gausian_noise", 1)
