@@ -165,4 +165,4 @@ def test_a_usage_error_found_during_training_is_not_a_failed_run(root, tmp_path,
     monkeypatch.setattr(ToyTask, "build_model", bad_model)
     assert cli.main(["train", "toy-run", "--profile", "tiny", "--out", str(tmp_path / "run")]) == cli.EXIT_USAGE
     assert "only the model builder can check" in capsys.readouterr().err
-    assert not (root / "results").exists()
+    assert not (root / "results").exists() and not (tmp_path / "run").exists()

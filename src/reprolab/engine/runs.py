@@ -16,6 +16,7 @@ anything is written.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -140,8 +141,12 @@ def train_run(config: dict[str, Any], ctx, *, out: Path | None = None, resume: b
     try:
         result = fit(task, config, run_dir, ctx, seed=config["seed"], resume=resume,
                      show_progress=show_progress, verbose=True)
-    except (MissingDataError, NotImplementedError, UsageError):
-        raise  # not a failed run: missing data, a part not built, or a bad value (exit 2)
+    except UsageError:  # a bad value only the model or loop could see: exit 2, not a failed run
+        if ctx.is_main and not resume and not any((run_dir / "checkpoints").glob("*.pt")):
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing was trained: leave no run behind
+        raise
+    except (MissingDataError, NotImplementedError):
+        raise
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
         if not ctx.is_main:
             raise
