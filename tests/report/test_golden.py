@@ -147,3 +147,12 @@ def test_stale_figures_are_removed_and_orphan_runs_listed(toy_root, toy_results,
     assert not stale.exists()
     assert (rendered / "figures" / "alpha" / "obtained-vs-published.png").exists()
     assert f"- `{orphan.run_id}`: paper `ghost`, recipe `ghost-recipe`, full, ok" in (rendered / "index.md").read_text()
+
+
+def test_an_absolute_log_path_of_an_older_result_is_shown_relative(toy_root, toy_results, tmp_path, make_run):
+    run = make_run("alpha-within", 7, {"top1": 50.0}, log_path=str(toy_root / "runs/alpha-within/x/metrics.jsonl"))
+    (toy_results / "alpha-within" / f"{run.run_id}.json").write_text(run.model_dump_json())
+    out = tmp_path / "out"
+    assert main(["report", "alpha", "--results", str(toy_results), "--out", str(out)]) == 0
+    alpha = (out / "alpha.md").read_text()
+    assert "- **Log:** `runs/alpha-within/x/metrics.jsonl`" in alpha and str(toy_root) not in alpha

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from reprolab import atomic
+from reprolab import atomic, paths
 from reprolab.report import figures
 from reprolab.report.aggregate import aggregate_runs
 from reprolab.report.compare import (
@@ -373,7 +373,10 @@ def write_reports(inputs: ReportInputs, runs: list[RunResult], unreadable: Itera
 
     The index always covers every paper. Each file is written atomically.
     """
-    runs = [run for run in runs if run.profile == profile]
+    # results written before log paths were recorded relative to the checkout show them so too
+    runs = [run.model_copy(update={"log_path": paths.checkout_relative(run.log_path, inputs.root)})
+            if run.log_path and Path(run.log_path).is_absolute() else run
+            for run in runs if run.profile == profile]
     selected = sorted(set(papers)) if papers else sorted(inputs.papers)
     for paper_id in selected:
         inputs.paper(paper_id)  # unknown ids fail before anything is written
