@@ -48,8 +48,9 @@ How to read the verdicts: the obtained value is the mean over the successful ful
 Student-t interval (n >= 2). **within**: |mean - published| <= tolerance (absolute points, from
 published.yaml). **above** / **below**: better / worse by more than the tolerance (for
 lower-is-better metrics, lower is better). The interval is shown but does not change the verdict.
-**failed**: every run failed (latest error shown). **tiny only**: only tiny-profile runs, which
-are shown and never compared. **not run**: the recipe has no run. **no recipe yet**: the row has
+**failed**: every run failed (latest error shown). **tiny only** (reports/tiny/ only): the
+tiny-profile runs, shown and never compared. **not run**: the recipe has no run (of this
+profile; tiny runs are reported apart, in reports/tiny/). **no recipe yet**: the row has
 no runnable recipe. **not measured**: runs succeeded without recording the metric. **no published
 number**: the paper's value is not recorded (published.yaml says why); what we obtained is shown."""
 
