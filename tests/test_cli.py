@@ -68,7 +68,7 @@ def test_config_prints_resolved_yaml(mini_root: Path, capsys):
 
 def test_config_errors_are_usage_errors(mini_root: Path, capsys):
     assert main(["config", "no-such-recipe"]) == EXIT_USAGE
-    assert "no recipe 'no-such-recipe'; known recipes: toyvid-toy-r18" in capsys.readouterr().err
+    assert "unknown recipe 'no-such-recipe'; known: toyvid-toy-r18" in capsys.readouterr().err
     assert main(["config", "toyvid-toy-r18", "optim.nope=1"]) == EXIT_USAGE
 
 

@@ -47,8 +47,10 @@ def test_resolution_does_not_mutate_the_recipe(recipe):
 
 
 def test_unknown_override_key_is_refused_and_named(recipe):
-    with pytest.raises(ConfigError, match=r"no key `optim.lrr`.*known here: batch_size, epochs, lr, milestones, name"):
+    with pytest.raises(ConfigError, match=r"no key `optim.lrr` in the recipe \(did you mean lr\?\)"):
         resolve(recipe, "full", ["optim.lrr=0.1"])
+    with pytest.raises(ConfigError, match=r"no key `optim.zzz`.*known: batch_size, epochs, lr, milestones, name"):
+        resolve(recipe, "full", ["optim.zzz=0.1"])
 
 
 def test_plus_adds_a_new_key(recipe):

@@ -28,6 +28,13 @@ def test_params_name_existing_recipes_papers_and_datasets():
         assert (REPO / "reproductions" / recipe.paper / "recipes" / "_base.yaml").is_file()
 
 
+def test_the_report_stage_writes_the_profile_of_its_runs_to_its_own_folder():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert params["report_dir"] == "reports/tiny"  # tiny runs never rewrite reports/
+    report = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["report"]
+    assert report["cmd"] == "reprolab report --profile ${profile} --out ${report_dir}"
+
+
 DVC = Path(sys.executable).parent / "dvc"
 
 

@@ -14,20 +14,14 @@ are defined, with a decorator, so a reader goes from a recipe's `name:` to the c
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar, overload
 
-from reprolab.errors import ConfigError
+from reprolab.names import UnknownNameError, unknown_name
+
+__all__ = ["Catalog", "UnknownNameError"]
 
 T = TypeVar("T")
-
-
-class UnknownNameError(ConfigError, KeyError):
-    """A recipe or command names an entry that no catalog holds."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 class Catalog(Generic[T]):
@@ -54,9 +48,7 @@ class Catalog(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._entries:
-            close = difflib.get_close_matches(str(name), self._entries, n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(self.names())}"
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; {hint}")
+            raise unknown_name(self.kind, name, self._entries)
         return self._entries[name]
 
     def names(self) -> list[str]:

@@ -142,9 +142,10 @@ def apply_override(config: dict[str, Any], text: str) -> None:
         node = node[part]
     last = parts[-1]
     if last not in node and not adds:
-        known = ", ".join(sorted(node)) if isinstance(node, dict) else ""
+        from reprolab.names import hint
+
         raise ConfigError(
-            f"override {text!r}: no key `{'.'.join(parts)}` in the recipe (known here: {known}); "
+            f"override {text!r}: no key `{'.'.join(parts)}` in the recipe ({hint(last, node)}); "
             f"prefix the key with + to add one"
         )
     node[last] = value

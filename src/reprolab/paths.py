@@ -59,5 +59,21 @@ def runs_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / "runs"
 
 
-def reports_dir(root: Path | None = None) -> Path:
-    return (root or project_root()) / "reports"
+def reports_dir(root: Path | None = None, profile: str = "full") -> Path:
+    """reports/ for the full profile; tiny-profile reports live apart, in reports/tiny/."""
+    reports = (root or project_root()) / "reports"
+    return reports if profile == "full" else reports / profile
+
+
+def checkout_relative(path: Path | str, root: Path | None = None) -> str:
+    """`path` relative to the checkout, as results record paths (no machine path in a report);
+    a path outside the checkout stays as it is."""
+    base = (root or project_root()).resolve()
+    absolute = Path(path).resolve()
+    return absolute.relative_to(base).as_posix() if absolute.is_relative_to(base) else str(path)
+
+
+def in_checkout(path: Path | str, root: Path | None = None) -> Path:
+    """A path recorded relative to the checkout (see checkout_relative), as a usable path."""
+    path = Path(path)
+    return path if path.is_absolute() else (root or project_root()) / path

@@ -145,18 +145,18 @@ def latest_attempts(results: list[RunResult]) -> list[RunResult]:
 # --------------------------------------------------------------------------- recording a run
 
 
-def run_provenance(config: dict[str, Any], device: str, world_size: int, **extra: Any) -> Provenance:
-    """Code version, data identity, software and hardware of a run of `config`; `extra` adds
-    keys (a pipeline stage's `stages`: the chain of runs it was made from)."""
+def run_provenance(config: dict[str, Any], device: str, world_size: int,
+                   splits: dict[str, str] | None = None, **extra: Any) -> Provenance:
+    """Code version, data identity, software and hardware of a run of `config`; `splits` are the
+    fingerprints of the prepared splits it read (reprolab.provenance.data_hashes adds weights and
+    DVC hashes); `extra` adds keys (a pipeline stage's `stages`: the chain of runs it came from)."""
     from reprolab import provenance
 
     root = paths.project_root()
     git = provenance.git_state(root)
-    dataset = (config.get("benchmark_spec") or {}).get("dataset")
-    datasets = [d for d in [dataset, *config.get("data", {}).get("extra_datasets", [])] if d]
     return Provenance(
         git_commit=git["commit"], git_dirty=git["dirty"],
-        data_hashes=provenance.dvc_data_hashes(root, datasets),
+        data_hashes=provenance.data_hashes(root, config, splits),
         packages=provenance.package_versions(), device=device, world_size=world_size,
         hardware=provenance.hardware(device), **extra,
     )
@@ -173,7 +173,8 @@ def run_result(config: dict[str, Any], run: dict[str, Any], *, status: Literal["
                error: BaseException | str | None = None,
                wall_time_s: float = 0.0, history: list[dict[str, Any]] | None = None,
                log_path: str | None = None, provenance: dict[str, Any] | None = None) -> RunResult:
-    """The RunResult of one train/evaluate attempt of `run` (its run.json)."""
+    """The RunResult of one train/evaluate attempt of `run` (its run.json, whose `data_hashes`
+    are the split fingerprints its training and evaluation read)."""
     if isinstance(error, BaseException):
         error = error_text(error)
     return RunResult(
@@ -182,7 +183,7 @@ def run_result(config: dict[str, Any], run: dict[str, Any], *, status: Literal["
         seed=int(config["seed"]), status=status, config=config, config_hash=config_hash(config),
         metrics=metrics or {}, chance=chance or {}, history=history or [],
         error=error, split=split,
-        provenance=run_provenance(config, device, world_size, **(provenance or {})),
+        provenance=run_provenance(config, device, world_size, run.get("data_hashes"), **(provenance or {})),
         started_at=run["started_at"], wall_time_s=wall_time_s, log_path=log_path,
     )
 

@@ -261,3 +261,12 @@ def test_reader_works_in_dataloader_workers(prepared_root):
             counts += count.tolist()
             ids += list(sample_id)
         assert ids == split.ids and labels == split.labels and set(counts) == {16}
+
+
+def test_a_mistyped_split_gets_a_suggestion(fetched_copy):
+    from reprolab.names import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="sthv1: unknown split 'validaton'; did you mean validation?"):
+        prepare_dataset(card_of(fetched_copy, "sthv1"), "tiny", root=fetched_copy, workers=1,
+                        progress=False, splits=["validaton"])
+    assert not DatasetLayout("sthv1", "tiny", fetched_copy).prepared.exists()

@@ -66,7 +66,8 @@ def test_cli_full_fetch_of_manual_dataset_exits_with_missing_data(checkout, caps
 
 def test_cli_unknown_dataset(checkout, capsys):
     assert main(["data", "prepare", "nope"]) == 2
-    assert "no dataset card 'nope'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown dataset card 'nope'; known: sthv1, sthv2" in err  # few cards: listed
 
 
 def _in_fiftyone(script: str, root, tmp_path) -> subprocess.CompletedProcess:

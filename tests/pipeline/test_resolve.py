@@ -42,6 +42,8 @@ def test_precedence_recipe_tiny_stage_stage_tiny_then_overrides(chain_root):
     assert tiny["teacher"]["optim"]["milestones"] == tiny["student"]["optim"]["milestones"] == [1]
     assert tiny["student"]["model"]["name"] == "tsm_resnet18" and tiny["student"]["task"] == "video-classification"
     assert tiny["labels"]["stage"]["options"] == {"min_score": 0.2}
+    # the command line wins over the recipe's tiny options
+    assert specs("tiny", "stages.labels.options.min_score=0.5")["labels"]["stage"]["options"] == {"min_score": 0.5}
     full = specs("full")
     assert full["student"]["optim"]["epochs"] == 10
     assert full["labels"]["stage"]["options"] == {"min_score": 0.0}  # the step's default, recorded
@@ -140,6 +142,7 @@ def test_reproduce_runs_a_chain_with_run_stages(chain_root, monkeypatch):
                      "--seeds", "1", "optim.epochs=1"]) == 0
     assert ("run-stages", "toyvid-chain", "--profile", "tiny", "--seed", "0", "optim.epochs=1") in calls
     assert not any(call[0] in ("train", "evaluate") for call in calls)
+    assert calls[-1] == ("report", "toy", "--profile", "tiny")  # tiny reports go to reports/tiny only
 
 
 def test_reproduce_stops_at_a_failed_fetch_without_training_or_report(chain_root, monkeypatch, capsys):

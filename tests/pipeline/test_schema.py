@@ -68,7 +68,7 @@ def test_a_bad_chain_names_the_file_and_the_key(chain_root, old, new, fragments)
 
 @pytest.mark.parametrize("old, new, fragments", [
     ("infer: predicted-labels", "infer: predicted-lables",
-     ["key `stages.labels.infer`: no inference step 'predicted-lables'", "predicted-labels"]),
+     ["key `stages.labels.infer`: unknown inference step 'predicted-lables'; did you mean predicted-labels?"]),
     ("{min_score: 0.5}", "{min_scor: 0.5}",
      ["key `stages.labels.options`", "`options.min_scor`: unknown option", "takes: min_score"]),
     ("{min_score: 0.5}", "{min_score: 2}", ["`options.min_score`", "less than or equal to 1"]),

@@ -23,13 +23,51 @@ def rendered(toy_root, toy_results, tmp_path) -> Path:
     return out
 
 
+@pytest.fixture
+def rendered_tiny(toy_root, toy_results, tmp_path) -> Path:
+    out = tmp_path / "reports" / "tiny"
+    assert main(["report", "--profile", "tiny", "--results", str(toy_results), "--out", str(out)]) == 0
+    return out
+
+
+def _golden(produced: str, expected: Path) -> None:
+    if UPDATE:
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(produced, encoding="utf-8")
+    assert produced == expected.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("name", ["index.md", "alpha.md", "beta.md"])
 def test_markdown_matches_golden(rendered, name):
-    produced = (rendered / name).read_text(encoding="utf-8")
-    if UPDATE:
-        EXPECTED.mkdir(exist_ok=True)
-        (EXPECTED / name).write_text(produced, encoding="utf-8")
-    assert produced == (EXPECTED / name).read_text(encoding="utf-8")
+    _golden((rendered / name).read_text(encoding="utf-8"), EXPECTED / name)
+
+
+@pytest.mark.parametrize("name", ["index.md", "alpha.md"])
+def test_tiny_markdown_matches_golden(rendered_tiny, name):
+    _golden((rendered_tiny / name).read_text(encoding="utf-8"), EXPECTED / "tiny" / name)
+
+
+def test_full_reports_never_show_tiny_runs(rendered, rendered_tiny):
+    tiny_ids = ["20210102T030800Z-s0-f1x708", "20210102T030900Z-s1-f1x719"]
+    for name in ("index.md", "alpha.md", "alpha.csv"):
+        text = (rendered / name).read_text()
+        assert not any(run_id in text for run_id in tiny_ids), name
+        assert "tiny:" not in text and "tiny only" not in text.split("How to read")[0]
+    assert not (rendered / "figures" / "alpha" / "alpha-tiny-curves.png").exists()
+    tiny = (rendered_tiny / "alpha.md").read_text()
+    assert all(run_id in tiny for run_id in tiny_ids)
+    assert "20210102T030100Z-s0-f1x701" not in tiny  # and no full run in the tiny report
+    assert (rendered_tiny / "figures" / "alpha" / "alpha-tiny-curves.png").is_file()
+    frame = pd.read_csv(rendered_tiny / "alpha.csv")
+    assert set(frame.loc[frame.recipe == "alpha-tiny", "verdict"]) == {"tiny only"}
+
+
+def test_tiny_reports_cannot_overwrite_the_full_ones(toy_root, toy_results, capsys):
+    full = toy_root / "reports"
+    code = main(["report", "--profile", "tiny", "--results", str(toy_results), "--out", str(full)])
+    assert code == 2
+    assert "holds the full-profile reports; the tiny-profile reports go to" in capsys.readouterr().err
+    assert not full.exists()
 
 
 def test_rendering_is_deterministic(toy_root, toy_results, rendered, tmp_path):
@@ -53,8 +91,9 @@ def test_scoreboard_counts(rendered):
     alpha = next(line for line in index.splitlines() if line.startswith("| [Alpha]"))
     cells = [cell.strip() for cell in alpha.strip("|").split("|")]
     # Paper, rows, verified, reproduced, below, above, failed, not measured, no published number,
-    # not run, no recipe, tiny
-    assert cells[1:] == ["9", "5", "1", "1", "1", "1", "1", "1", "1", "1", "1"]
+    # not run (alpha-tiny has tiny runs only: not run in the full profile), no recipe
+    assert cells[1:] == ["9", "5", "1", "1", "1", "1", "1", "1", "2", "1"]
+    assert "Tiny only" not in index
     assert "20210102T039900Z-corrupt-fixture.json" in index  # named, not a crash
 
 
@@ -68,8 +107,7 @@ def test_csv_keeps_numbers_numeric(rendered):
 
 def test_figures_are_pngs_linked_from_the_report(rendered):
     alpha = (rendered / "alpha.md").read_text()
-    expected = ["figures/alpha/obtained-vs-published.png", "figures/alpha/alpha-within-curves.png",
-                "figures/alpha/alpha-tiny-curves.png"]
+    expected = ["figures/alpha/obtained-vs-published.png", "figures/alpha/alpha-within-curves.png"]
     for relative in expected:
         data = (rendered / relative).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -95,7 +133,7 @@ def test_one_paper_only_still_writes_the_full_index(toy_root, toy_results, tmp_p
 
 def test_unknown_paper_is_a_usage_error(toy_root, toy_results, tmp_path, capsys):
     assert main(["report", "gamma", "--results", str(toy_results), "--out", str(tmp_path / "x")]) == 2
-    assert "no paper 'gamma'; known papers: alpha, beta" in capsys.readouterr().err
+    assert "unknown paper 'gamma'; known: alpha, beta" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
@@ -109,3 +147,12 @@ def test_stale_figures_are_removed_and_orphan_runs_listed(toy_root, toy_results,
     assert not stale.exists()
     assert (rendered / "figures" / "alpha" / "obtained-vs-published.png").exists()
     assert f"- `{orphan.run_id}`: paper `ghost`, recipe `ghost-recipe`, full, ok" in (rendered / "index.md").read_text()
+
+
+def test_an_absolute_log_path_of_an_older_result_is_shown_relative(toy_root, toy_results, tmp_path, make_run):
+    run = make_run("alpha-within", 7, {"top1": 50.0}, log_path=str(toy_root / "runs/alpha-within/x/metrics.jsonl"))
+    (toy_results / "alpha-within" / f"{run.run_id}.json").write_text(run.model_dump_json())
+    out = tmp_path / "out"
+    assert main(["report", "alpha", "--results", str(toy_results), "--out", str(out)]) == 0
+    alpha = (out / "alpha.md").read_text()
+    assert "- **Log:** `runs/alpha-within/x/metrics.jsonl`" in alpha and str(toy_root) not in alpha

@@ -35,8 +35,18 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a "did you mean" for a mistyped command or choice (reprolab.names)."""
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        if action.choices is not None and value not in action.choices:
+            from reprolab.names import hint
+
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r}; {hint(value, action.choices)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="reprolab",
         description="Reproduce ten computer-vision papers: data, training, evaluation, reports.",
     )

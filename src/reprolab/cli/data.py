@@ -14,11 +14,7 @@ from reprolab.errors import EXIT_FAILED
 def _card(dataset_id: str):
     from reprolab.registry import load_registry
 
-    registry = load_registry()
-    if dataset_id not in registry.datasets:
-        known = ", ".join(sorted(registry.datasets)) or "none"
-        raise KeyError(f"no dataset card {dataset_id!r}; known datasets: {known}")
-    return registry.datasets[dataset_id]
+    return load_registry().dataset(dataset_id)
 
 
 def _fetch(args: argparse.Namespace) -> int:

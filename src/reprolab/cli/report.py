@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from reprolab import paths
+from reprolab.config import PROFILES
+from reprolab.errors import UsageError
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -33,13 +35,21 @@ def _report(args: argparse.Namespace) -> int:
               f"{len(inputs.recipes)} recipes")
         return 0
 
+    out_dir = args.out or paths.reports_dir(root, args.profile)
+    # The checkout's report folders are one per profile: tiny runs never land in reports/.
+    for profile in PROFILES:
+        if profile != args.profile and out_dir.resolve() == paths.reports_dir(root, profile).resolve():
+            raise UsageError(f"--out {out_dir} holds the {profile}-profile reports; the "
+                             f"{args.profile}-profile reports go to {paths.reports_dir(root, args.profile)} "
+                             "(leave --out out)")
     inputs = load_inputs(root)
     runs, unreadable = load_runs(args.results or paths.results_dir(root))
-    out_dir = args.out or paths.reports_dir(root)
-    written = write_reports(inputs, runs, unreadable, out_dir, args.papers or None)
+    written = write_reports(inputs, runs, unreadable, out_dir, args.papers or None, args.profile)
     for path in unreadable:
         print(f"reprolab report: skipped unreadable result {path.path}: {path.error}", file=sys.stderr)
-    print(f"wrote {len(written)} files under {out_dir} ({len(runs)} runs read)")
+    shown = sum(run.profile == args.profile for run in runs)
+    print(f"wrote {len(written)} files under {out_dir} ({shown} {args.profile}-profile runs of "
+          f"{len(runs)} read)")
     return 0
 
 
@@ -47,8 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report", help="write reports/<paper>.md and reports/index.md",
         description="Compare run results with the published numbers: writes one markdown report, "
-                    "CSV and figures per paper and the scoreboard reports/index.md. With --check, "
-                    "only list inconsistencies between published tables and recipes (exit 1 if any).",
+                    "CSV and figures per paper and the scoreboard reports/index.md, from the "
+                    "full-profile runs; --profile tiny writes the tiny-profile runs to "
+                    "reports/tiny/ instead. With --check, only list inconsistencies between "
+                    "published tables and recipes (exit 1 if any).",
     )
     parser.add_argument("papers", nargs="*", metavar="PAPER", help="paper ids (default: all papers)")
     parser.add_argument("--check", action="store_true",
@@ -56,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "published row, or a number has no source")
     parser.add_argument("--results", type=Path, default=None,
                         help="folder of run results (default: <root>/results)")
+    parser.add_argument("--profile", choices=PROFILES, default="full",
+                        help="which runs to report: full (into reports/) or tiny (into reports/tiny/)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder to write reports into (default: <root>/reports)")
+                        help="folder to write reports into (default: <root>/reports for the full "
+                             "profile, <root>/reports/tiny for the tiny one)")
     parser.set_defaults(handler=_report)

@@ -12,8 +12,9 @@ import argparse
 import sys
 
 from reprolab import paths
-from reprolab.config import PROFILES, resolve
-from reprolab.errors import MissingDataError
+from reprolab.config import PROFILES, resolve, resolved_config
+from reprolab.errors import MissingDataError, UsageError
+from reprolab.names import unknown_name
 from reprolab.registry import Registry, load_registry
 from reprolab.results import new_run_id
 
@@ -51,24 +52,46 @@ def _ensure_data(reg: Registry, dataset_id: str, profile: str, fetch: bool) -> i
     )
 
 
+def _check(recipe, profile: str, overrides: list[str]) -> None:
+    """A usage error (a bad override, key or value) in any recipe stops the whole command now,
+    before a download, a run directory or a result exists."""
+    from reprolab.errors import NotBuiltError
+    from reprolab.tasks import build_task
+
+    if recipe.stages:
+        from reprolab.pipeline.resolve import load_chain
+        from reprolab.pipeline.run import check_stages
+
+        check_stages(load_chain(recipe.id, profile, overrides)[1])
+        return
+    try:
+        build_task(resolved_config(recipe.id, profile, overrides))
+    except NotBuiltError:
+        pass  # not a usage error: its train step fails and says so, the other recipes still run
+
+
 def _run(args: argparse.Namespace) -> int:
     reg = load_registry()
     if args.all:
         recipes = sorted(reg.recipes.values(), key=lambda r: r.id)
     elif args.paper:
-        if args.paper not in reg.papers:
-            raise KeyError(f"no paper {args.paper!r}; known papers: {', '.join(sorted(reg.papers))}")
+        reg.paper(args.paper)
         recipes = sorted(reg.recipes_of_paper(args.paper), key=lambda r: r.id)
     else:
         raise KeyError("name a paper (e.g. `reprolab reproduce selfy`) or pass --all")
     if args.recipe:
-        recipes = [r for r in recipes if r.id in set(args.recipe)]
+        selection, recipes = recipes, [r for r in recipes if r.id in set(args.recipe)]
         missing = set(args.recipe) - {r.id for r in recipes}
         if missing:
-            raise KeyError(f"no recipe {sorted(missing)[0]!r} in the selection")
+            raise unknown_name("recipe", sorted(missing)[0], [r.id for r in selection],
+                               where=f"{args.paper or 'the selection'}: ")
     if not recipes:
         print(f"reprolab: no recipes for {args.paper} yet", file=sys.stderr)
         return 1
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError(f"--seeds {args.seeds}: run at least one seed of each recipe")
+    for recipe in recipes:
+        _check(recipe, args.profile, args.overrides)
 
     failures: list[str] = []
     prepared: set[str] = set()
@@ -102,9 +125,9 @@ def _run(args: argparse.Namespace) -> int:
                 if code != 0:
                     failures.append(f"{recipe.id} seed {seed}")
 
-    report_out = paths.reports_dir() / ("tiny" if args.profile == "tiny" else "")
+    report_out = paths.reports_dir(profile=args.profile)
     papers = sorted({r.paper for r in recipes})
-    if _cli("report", *papers, "--out", str(report_out)) != 0:
+    if _cli("report", *papers, "--profile", args.profile) != 0:
         failures.append("report")
     if failures:
         print("\nreprolab reproduce: failed: " + "; ".join(failures), file=sys.stderr)

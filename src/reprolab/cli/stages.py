@@ -20,6 +20,7 @@ import sys
 
 from reprolab.cli.options import add_profile_and_overrides
 from reprolab.errors import EXIT_FAILED, EXIT_OK
+from reprolab.names import unknown_name
 
 
 def _common(parser: argparse.ArgumentParser, *, runs: bool) -> None:
@@ -91,14 +92,15 @@ def _run_stage(args: argparse.Namespace) -> int:
 
 def _run_stages(args: argparse.Namespace) -> int:
     from reprolab.pipeline.resolve import load_chain, write_specs
+    from reprolab.pipeline.run import check_stages
 
     if args.no_progress:
         os.environ["REPROLAB_NO_PROGRESS"] = "1"
     _, specs, layout = load_chain(args.recipe, args.profile, args.overrides, args.seed)
     names = list(specs)
     if args.start is not None and args.start not in specs:
-        raise KeyError(f"--from {args.start}: recipe {args.recipe} has no such stage; its stages: "
-                       f"{', '.join(names)}")
+        raise unknown_name("stage", args.start, names, where=f"--from: recipe {args.recipe}: ")
+    check_stages(specs, args.device)  # a bad key or value: exit 2 before anything is written
     write_specs(specs, layout)
     for name in names[names.index(args.start) if args.start else 0:]:
         print(f"\n== {args.recipe}: stage {name} ({specs[name]['stage']['kind']})", flush=True)

@@ -48,10 +48,9 @@ def run_dir_of(run: str, root: Path | None = None) -> Path:
         return Path(run)
     from reprolab.results import ResultsStore
 
-    checkout = root or paths.project_root()
     for result in ResultsStore(paths.results_dir(root)).runs():
         if result.run_id == run and result.log_path:
-            return checkout / Path(result.log_path).parent  # an absolute log path stays as it is
+            return paths.in_checkout(result.log_path, root).parent
     matches = sorted(paths.runs_dir(root).glob(f"*/{run}"))
     if matches:
         return matches[0]

@@ -428,7 +428,9 @@ def corrupt(image: np.ndarray, name: str, severity: int,
     `rng` (a seed or a RandomState) makes the result deterministic; None draws a fresh seed.
     """
     if name not in CORRUPTIONS:
-        raise KeyError(f"unknown corruption {name!r}; expected one of {', '.join(ALL)}")
+        from reprolab.names import unknown_name
+
+        raise unknown_name("corruption", name, ALL)
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be an integer in 1-5, got {severity!r}")
     if not isinstance(rng, np.random.RandomState):

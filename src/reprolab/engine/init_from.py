@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from reprolab import paths
 from reprolab.errors import ConfigError, MissingDataError
 
 
@@ -29,7 +30,7 @@ def _latest_checkpoint_of(recipe: str, profile: str) -> Path:
 
     done = [r for r in ResultsStore().runs(recipe) if r.status == "ok" and r.profile == profile and r.log_path]
     for result in reversed(done):  # newest first
-        path = Path(result.log_path).parent / "checkpoints" / "final.pt"
+        path = paths.in_checkout(result.log_path).parent / "checkpoints" / "final.pt"
         if path.is_file():
             return path
     raise MissingDataError(

@@ -17,6 +17,7 @@ anything is written.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from typing import Any
 import yaml
 
 from reprolab import atomic, paths, predictions
-from reprolab.errors import ConfigError, ReprolabError
+from reprolab.errors import ConfigError, ReprolabError, UsageError
 from reprolab.results import ResultsStore, SplitInfo, new_run_id, record_run
 
 CONFIG_FILE = "config.yaml"
@@ -85,7 +86,7 @@ def _record_failure(stage: str, error: BaseException, config: dict[str, Any], ru
                     provenance: dict[str, Any] | None = None) -> RunFailedError:
     record = record_run(config, run, status="failed", device=str(ctx.device), world_size=ctx.world_size,
                         error=error, wall_time_s=time.perf_counter() - started,
-                        history=read_history(run_dir), log_path=str(run_dir / METRICS_LOG),
+                        history=read_history(run_dir), log_path=paths.checkout_relative(run_dir / METRICS_LOG),
                         provenance=provenance)
     return RunFailedError(f"{stage} failed: {type(error).__name__}: {error}\n"
                           f"reprolab: recorded in {record}{hint}", record)
@@ -136,10 +137,15 @@ def train_run(config: dict[str, Any], ctx, *, out: Path | None = None, resume: b
     task.check_data()  # missing data or weights: raise before a run directory is made
     init_checkpoint(config)
     run_dir, run = _open_run_dir(config, out, resume, ctx, run_id, run_fields)
+    run["data_hashes"] = {**run.get("data_hashes", {}), **task.splits_read()}  # in its records
     started = time.perf_counter()
     try:
         result = fit(task, config, run_dir, ctx, seed=config["seed"], resume=resume,
                      show_progress=show_progress, verbose=True)
+    except UsageError:  # a bad value only the model or loop could see: exit 2, not a failed run
+        if ctx.is_main and not resume and not any((run_dir / "checkpoints").glob("*.pt")):
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing was trained: leave no run behind
+        raise
     except (MissingDataError, NotImplementedError):
         raise
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
@@ -152,6 +158,7 @@ def train_run(config: dict[str, Any], ctx, *, out: Path | None = None, resume: b
     if ctx.is_main:
         run["train_wall_time_s"] = run.get("train_wall_time_s", 0.0) + result.wall_time_s
         run["epochs_done"] = len(result.history)
+        run["data_hashes"] = {**run["data_hashes"], **task.splits_read()}
         atomic.write_json(run_dir / RUN_FILE, run)
     return TrainedRun(run_dir, run, result.history)
 
@@ -167,6 +174,7 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
 
     run_dir = Path(run_dir)
     config, run = read_run_dir(run_dir)
+    task = build_task(config)  # an edited, invalid config.yaml is a usage error, not a failed run
     started = time.perf_counter()
     try:
         final = run_dir / "checkpoints" / checkpoint.FINAL
@@ -174,7 +182,6 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
             raise FileNotFoundError(
                 f"{final}: training did not finish; continue it with `reprolab train "
                 f"{config['recipe']} --profile {config['profile']} --out {run_dir} --resume`")
-        task = build_task(config)
         model = task.build_model(pretrained=False).to(ctx.device)
         model.load_state_dict(checkpoint.load(final, map_location=ctx.device)["model"])
         dataset = task.build_dataset("eval")
@@ -187,8 +194,9 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
             samples.meta.update(dataset=split.dataset, split=split.name, fingerprint=split.fingerprint,
                                 recipe=config["recipe"], run_id=run["run_id"], profile=config["profile"])
             predictions.write(run_dir / predictions.PREDICTIONS_FILE, samples)
-    except MissingDataError:
-        raise
+        run = {**run, "data_hashes": {**run.get("data_hashes", {}), **task.splits_read()}}
+    except (MissingDataError, UsageError):
+        raise  # not a failed run: missing data or a bad value (exit 2)
     except Exception as error:  # noqa: BLE001 - recorded, then reported as a failed run
         if not ctx.is_main:
             raise
@@ -203,6 +211,6 @@ def evaluate_run(run_dir: Path, ctx, *, show_progress: bool = True, store: Resul
     record = record_run(config, run, status="ok", metrics=metrics, chance=chance, split=split_info,
                         device=str(ctx.device), world_size=ctx.world_size,
                         wall_time_s=run.get("train_wall_time_s", 0.0) + time.perf_counter() - started,
-                        history=read_history(run_dir), log_path=str(run_dir / METRICS_LOG),
+                        history=read_history(run_dir), log_path=paths.checkout_relative(run_dir / METRICS_LOG),
                         store=store, provenance=provenance)
     return EvaluatedRun(run_dir, config, metrics, split_info, record)

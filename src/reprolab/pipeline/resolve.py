@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from reprolab import atomic
 from reprolab.config import OVERRIDABLE, ConfigError, apply_override, resolve
+from reprolab.names import unknown_name
 from reprolab.pipeline.layout import StageLayout
 from reprolab.pipeline.steps import STEPS
 from reprolab.registry import Benchmark, Recipe, deep_merge
@@ -157,9 +158,15 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
             options = dict(stage.options)
             if profile == "tiny":
                 options.update(stage.tiny.get("options", {}))
+                # the command line wins over the recipe's tiny options too
+                holder = {"options": options}
+                for text in scoped[name]:
+                    if _unscoped(text)[1][0] == "options":
+                        _set(holder, _unscoped(text)[1], text)
+                options = holder["options"]
             if stage.infer not in STEPS:
-                raise ConfigError(f"recipe {recipe.id}: key `stages.{name}.infer`: no inference step "
-                                  f"{stage.infer!r}; known steps: {', '.join(STEPS.names())}")
+                raise unknown_name("inference step", stage.infer, STEPS.names(),
+                                   where=f"recipe {recipe.id}: key `stages.{name}.infer`: ")
             try:
                 parsed = STEPS.get(stage.infer).parse_options(options).model_dump(mode="json")
             except ValueError as error:

@@ -40,6 +40,7 @@ import yaml
 from reprolab import atomic
 from reprolab.engine.runs import CONFIG_FILE
 from reprolab.errors import ReprolabError
+from reprolab.names import unknown_name
 from reprolab.pipeline.layout import StageLayout
 from reprolab.pipeline.resolve import load_chain, spec_hash, upstream
 
@@ -90,6 +91,18 @@ def check_inputs(specs: dict[str, dict[str, Any]], layout: StageLayout, stage: s
     return chain
 
 
+def check_stages(specs: dict[str, dict[str, Any]], device: str | None = None) -> None:
+    """Raise a usage error (ConfigError) now for a bad device or a task stage's bad key or value,
+    before any stage folder, spec or record is written."""
+    from reprolab.engine import distributed
+    from reprolab.tasks import build_task
+
+    distributed.resolve_device(device)
+    for spec in specs.values():
+        if spec["stage"]["kind"] == "task":
+            build_task(spec)
+
+
 def run_stage(recipe_id: str, stage: str, *, profile: str = "full", overrides: list[str] | None = None,
               seed: int | None = None, device: str | None = None,
               show_progress: bool = False) -> dict[str, Any]:
@@ -101,8 +114,9 @@ def run_stage(recipe_id: str, stage: str, *, profile: str = "full", overrides: l
 
     _, specs, layout = load_chain(recipe_id, profile, overrides, seed)
     if stage not in specs:
-        raise KeyError(f"recipe {recipe_id} has no stage {stage!r}; its stages: {', '.join(specs)}")
+        raise unknown_name("stage", stage, specs, where=f"recipe {recipe_id}: ")
     spec = specs[stage]
+    check_stages({stage: spec}, device)  # usage errors first, before missing inputs or data
     chain = check_inputs(specs, layout, stage)
     kind = spec["stage"]["kind"]
     config = {**copy.deepcopy(spec), "stage_inputs": chain}

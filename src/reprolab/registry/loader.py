@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from reprolab import paths
 from reprolab.errors import InvalidRegistryError
+from reprolab.names import unknown_name
 from reprolab.registry.models import Benchmark, DatasetCard, Paper, PublishedRow, Recipe
 
 M = TypeVar("M", bound=BaseModel)
@@ -152,9 +153,18 @@ class Registry:
 
     def recipe(self, recipe_id: str) -> Recipe:
         if recipe_id not in self.recipes:
-            known = ", ".join(sorted(self.recipes)) or "none"
-            raise KeyError(f"no recipe {recipe_id!r}; known recipes: {known}")
+            raise unknown_name("recipe", recipe_id, self.recipes, listing="reprolab list recipes")
         return self.recipes[recipe_id]
+
+    def paper(self, paper_id: str) -> Paper:
+        if paper_id not in self.papers:
+            raise unknown_name("paper", paper_id, self.papers, listing="reprolab list papers")
+        return self.papers[paper_id]
+
+    def dataset(self, dataset_id: str) -> DatasetCard:
+        if dataset_id not in self.datasets:
+            raise unknown_name("dataset card", dataset_id, self.datasets, listing="reprolab list datasets")
+        return self.datasets[dataset_id]
 
     def datasets_of_recipe(self, recipe_id: str) -> list[str]:
         bench = self.benchmarks[self.recipe(recipe_id).benchmark]

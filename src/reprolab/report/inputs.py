@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reprolab import paths
+from reprolab.names import unknown_name
 from reprolab.registry import (
     Benchmark,
     Paper,
@@ -51,8 +52,7 @@ class ReportInputs:
 
     def paper(self, paper_id: str) -> PaperInputs:
         if paper_id not in self.papers:
-            known = ", ".join(sorted(self.papers)) or "none"
-            raise KeyError(f"no paper {paper_id!r}; known papers: {known}")
+            raise unknown_name("paper", paper_id, self.papers, listing="reprolab list papers")
         return self.papers[paper_id]
 
 

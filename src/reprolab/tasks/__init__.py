@@ -18,11 +18,18 @@ def build_task(config: dict[str, Any]) -> Task:
     validated here, so a bad key or value fails before any data is read."""
     name = config.get("task")
     if name not in TASKS:
+        from reprolab.names import hint
+
         raise NotBuiltError(
-            f"recipe {config.get('recipe')!r}: task {name!r} has no trainer yet (known tasks: "
-            f"{', '.join(TASKS.names())}); add a module under reprolab/tasks/ that registers it in TASKS"
+            f"recipe {config.get('recipe')!r}: task {name!r} has no trainer yet ({hint(name, TASKS.names())}); "
+            "add a module under reprolab/tasks/ that registers it in TASKS"
         )
-    return TASKS.get(name)(config)
+    try:
+        return TASKS.get(name)(config)
+    except ConfigError:
+        raise
+    except ValueError as error:  # a task's own check of a recipe value (model.loss, ...)
+        raise ConfigError(str(error)) from None
 
 
 def check_recipes(reg, profiles: tuple[str, ...] = ("full", "tiny")) -> int:

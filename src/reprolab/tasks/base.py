@@ -112,6 +112,10 @@ class Task(ABC):
             self._splits[name] = open_split(self.dataset_id, name, self.profile)
         return self._splits[name]
 
+    def splits_read(self) -> dict[str, str]:
+        """`<dataset>/<profile>/<split>` -> manifest fingerprint of every split opened so far."""
+        return {f"{s.dataset}/{s.profile}/{s.split}": s.fingerprint for s in self._splits.values()}
+
     def check_data(self) -> None:
         """Raise MissingDataError now if the data or weights are not in place."""
         self.open_split(self.split_names["train"])

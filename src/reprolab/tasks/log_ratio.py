@@ -28,15 +28,16 @@ from functools import partial
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 from torch.utils.data import Dataset
 
 from reprolab import predictions
 from reprolab.config import Options
 from reprolab.data.datasets.tuples import ROLE_CODES, EvalImages, MinedTupleDataset
-from reprolab.data.label_spaces import LabelSpace, build_label_space
+from reprolab.data.label_spaces import LABEL_SPACES, LabelSpace, build_label_space
 from reprolab.data.transforms.images import PixelConvention, PoseCrop
+from reprolab.errors import ConfigError
 from reprolab.metrics.retrieval import mean_label_distance_at_k, ndcg_at_k
 from reprolab.models.backbones import backbone_input_config
 from reprolab.models.embedding import EmbeddingWithLoss, build_embedding_model
@@ -80,6 +81,12 @@ class LabelSpaceSpec(Options):
     model_config = {**Options.model_config, "extra": "allow"}  # options are the label space's own
     name: str
 
+    @field_validator("name")
+    @classmethod
+    def _known_label_space(cls, name: str) -> str:
+        LABEL_SPACES.get(name)  # a typo is a usage error before any data is read or run recorded
+        return name
+
 
 class TupleDataConfig(DataConfig):
     label_space: LabelSpaceSpec = Field(description="{name: pose|layout|caption, <options>}")
@@ -111,9 +118,11 @@ class LogRatio(Task):
         super().__init__(config)
         loss = self.model_cfg.loss
         if loss not in TUPLE_LOSSES:
-            raise ValueError(f"recipe {config.get('recipe')!r}: model.loss {loss!r} is not a "
-                             f"mined-tuple loss; expected one of {', '.join(TUPLE_LOSSES)} "
-                             "(class-label losses run under task: metric-learning)")
+            from reprolab.names import hint
+
+            raise ConfigError(f"recipe {config.get('recipe')!r}: model.loss {loss!r} is not a "
+                              f"mined-tuple loss; {hint(loss, TUPLE_LOSSES)} "
+                              "(class-label losses run under task: metric-learning)")
         binary = loss == "binary_triplet"
         if (self.model_cfg.mining.mode == "binary") != binary:
             raise ValueError(f"recipe {config.get('recipe')!r}: loss {loss!r} needs "

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -52,6 +52,14 @@ class EmbeddingConfig(ModelConfig):
     loss_options: dict[str, Any] = Field(default_factory=dict)
     loss_lr_mult: float | None = Field(default=None, gt=0, description="default: the loss's own")
 
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, backbone: str) -> str:
+        from reprolab.models.backbones import BACKBONES
+
+        BACKBONES.get(backbone)  # a typo is a usage error before any data is read or run recorded
+        return backbone
+
 
 class RetrievalDataConfig(DataConfig):
     crop: int = Field(default=224, gt=0, description="training RandomResizedCrop; eval CenterCrop")
@@ -81,7 +89,9 @@ class MetricLearning(Task):
                 "pose distances."
             )
         if loss not in CLASS_LABEL_LOSSES:
-            raise ValueError(f"model.loss: unknown loss {loss!r}; expected one of {', '.join(CLASS_LABEL_LOSSES)}")
+            from reprolab.names import unknown_name
+
+            raise unknown_name("loss", loss, CLASS_LABEL_LOSSES, where=f"recipe {config.get('recipe')}: model.loss: ")
         super().__init__(config)
         self._iters_per_epoch: int | None = None
 

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from reprolab import predictions
@@ -28,6 +28,14 @@ class VideoModelConfig(ModelConfig):
     dropout: float = Field(default=0.5, ge=0, lt=1)
     width_multiplier: float = Field(default=1.0, gt=0)
     options: dict[str, Any] | None = Field(default=None, description="extra model keywords, e.g. window")
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        from reprolab.models import MODELS
+
+        MODELS.get(name)  # a typo is a usage error before any data is read or run recorded
+        return name
 
 
 class VideoDataConfig(DataConfig):

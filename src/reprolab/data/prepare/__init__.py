@@ -254,8 +254,9 @@ def _prepare(card: DatasetCard, layout: DatasetLayout, *, workers: int | None,
     if splits:
         unknown = set(splits) - {p.name for p in plans}
         if unknown:
-            raise KeyError(f"{card.id}: no split(s) {sorted(unknown)}; "
-                           f"known: {[p.name for p in plans]}")
+            from reprolab.names import unknown_name
+
+            raise unknown_name("split", sorted(unknown)[0], [p.name for p in plans], where=f"{card.id}: ")
     problems = check_plans(card, profile, plans, allow_count_mismatch=allow_count_mismatch)
     plans = [p for p in plans if not splits or p.name in splits]
     shard_size = shard_size or getattr(module, "SHARD_SIZE", DEFAULT_SHARD_SIZE)
