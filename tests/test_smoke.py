@@ -36,7 +36,8 @@ _RUNS: dict[tuple[str, int], dict] = {}  # (tiny config hash, seed) -> result of
 def _params() -> list:
     params = []
     for recipe in sorted(REGISTRY.recipes.values(), key=lambda r: r.id):
-        marks = [pytest.mark.slow, pytest.mark.learning(seed=0)]
+        # the seed a tiny run of the recipe takes by default (its tiny block's, else the recipe's)
+        marks = [pytest.mark.slow, pytest.mark.learning(seed=recipe.tiny.get("seeds", recipe.seeds)[0])]
         if recipe.paper in NOT_BUILT:
             marks.append(pytest.mark.xfail(strict=True, reason=NOT_BUILT[recipe.paper]))
         params.append(pytest.param(recipe.id, id=recipe.id, marks=marks))

@@ -24,8 +24,8 @@ def npy(data: bytes) -> np.ndarray:
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("logratio")
-    assert {s: r.samples for s, r in prepare_tiny(root, "mpii-pose").items()} == {"train": 48, "test": 24}
-    assert {s: r.samples for s, r in prepare_tiny(root, "lsun-room").items()} == {"train": 48, "val": 24}
+    assert {s: r.samples for s, r in prepare_tiny(root, "mpii-pose").items()} == {"train": 48, "test": 48}
+    assert {s: r.samples for s, r in prepare_tiny(root, "lsun-room").items()} == {"train": 48, "val": 48}
     return root
 
 
@@ -39,7 +39,7 @@ def test_pose_label_distances_travel_with_each_image(root):
     full = np.stack([npy(test[i].extra["pose_dist"]) for i in range(len(test))])
     assert np.allclose(full, full.T) and np.allclose(np.diag(full), 0)
     roles = [test[i].extra["role"] for i in range(len(test))]
-    assert roles == ["query"] * 8 + ["database"] * 16
+    assert roles == ["query"] * 16 + ["database"] * 32
 
 
 def test_pose_is_visible_in_the_pixels(root):

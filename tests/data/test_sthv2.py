@@ -37,7 +37,7 @@ def test_raw_layout_and_label_files(sthv2_root):
                       "Pushing something from left to right": "2",
                       "Pushing something from right to left": "3"}
     train = json.loads(layout.raw_file("something-something-v2-train.json").read_text())
-    assert len(train) == 64 and set(train[0]) == {"id", "label", "template", "placeholders"}
+    assert len(train) == 240 and set(train[0]) == {"id", "label", "template", "placeholders"}
     assert "[something]" in train[0]["template"]
     with tarfile.open(layout.raw_file("20bn-something-something-v2.tar.gz")) as tar:
         names = tar.getnames()
@@ -56,7 +56,7 @@ def test_prepared_frames_labels_and_templates(sthv2_root):
     entries = json.loads(layout.raw_file("something-something-v2-validation.json").read_text())
     by_id = {e["id"]: e for e in entries}
     val = open_split("sthv2", "validation", "tiny", root=sthv2_root)
-    assert len(val) == 32 and len(open_split("sthv2", "train", "tiny", root=sthv2_root)) == 64
+    assert len(val) == 48 and len(open_split("sthv2", "train", "tiny", root=sthv2_root)) == 240
     for i in range(len(val)):
         sample = val[i]
         entry = by_id[sample.id]

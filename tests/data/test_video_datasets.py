@@ -10,11 +10,11 @@ from reprolab.data.reader import decode_frames, open_split
 from tests.data.test_cub200 import prepare_tiny
 
 EXPECTED = {
-    "hmdb51": {"train1": 24, "test1": 12, "train2": 24, "test2": 12, "train3": 24, "test3": 12},
-    "ucf101": {"train1": 24, "test1": 8, "train2": 24, "test2": 8, "train3": 24, "test3": 8},
-    "diving48": {"v1_train": 16, "v1_test": 8, "v2_train": 12, "v2_test": 8},
-    "kinetics400": {"train": 16, "val": 8},
-    "finegym": {"gym99_train": 5, "gym99_val": 4, "gym288_train": 6, "gym288_val": 6},
+    "hmdb51": {"train1": 96, "test1": 48, "train2": 96, "test2": 48, "train3": 96, "test3": 48},
+    "ucf101": {"train1": 96, "test1": 48, "train2": 96, "test2": 48, "train3": 96, "test3": 48},
+    "diving48": {"v1_train": 96, "v1_test": 48, "v2_train": 92, "v2_test": 48},
+    "kinetics400": {"train": 96, "val": 48},
+    "finegym": {"gym99_train": 50, "gym99_val": 40, "gym288_train": 60, "gym288_val": 60},
     "web-videos-voc": {"all": 6},
 }
 
@@ -26,7 +26,7 @@ def root(tmp_path_factory):
         for dataset, counts in EXPECTED.items():
             assert {s: r.samples for s, r in prepare_tiny(root, dataset).items()} == counts, dataset
     messages = " ".join(str(w.message) for w in caught)
-    assert "kinetics400/train: 4 of 20 listed clips are missing" in messages
+    assert "kinetics400/train: 4 of 100 listed clips are missing" in messages
     assert "web-videos-voc: no videos for 17 classes" in messages
     return root
 

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import prepare_tiny
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -36,12 +34,6 @@ def video_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("REPROLAB_ROOT", str(root))
     monkeypatch.setenv("REPROLAB_NO_PROGRESS", "1")
     return root
-
-
-@pytest.fixture(scope="module")
-def prepared_sthv1(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkout with the sthv1 tiny fixture fetched and prepared once per module."""
-    return prepare_tiny(video_checkout(tmp_path_factory.mktemp("video") / "checkout"), "sthv1")
 
 
 def train_and_untrained_metrics(recipe: str, overrides: list[str], run_dir: Path,
