@@ -25,8 +25,8 @@ def make_checkout(root: Path, dataset_ids: tuple[str, ...] = ("sthv1", "sthv2"))
         card = yaml.safe_load((REPO / "datasets" / dataset_id / "card.yaml").read_text())
         if dataset_id == "sthv1":
             # These tests check the data machinery, not learning: they use the small SSv1 fixture
-            # (24 + 8 videos per class) instead of the card's larger, training-sized one.
-            card["tiny"].update(videos_per_class=24, validation_per_class=8,
+            # (24 + 8 videos per class, 16 frames) instead of the card's larger, training-sized one.
+            card["tiny"].update(videos_per_class=24, validation_per_class=8, frames=16,
                                 splits={"train": 64, "validation": 32})
         (root / "datasets" / dataset_id / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
     return root

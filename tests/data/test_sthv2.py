@@ -48,7 +48,7 @@ def test_raw_layout_and_label_files(sthv2_root):
         assert container.format.name.startswith("matroska,webm") or "webm" in container.format.name
         assert stream.codec_context.name == "vp9" and stream.average_rate == 12
         frames = list(container.decode(stream))
-    assert len(frames) == 16 and (frames[0].width, frames[0].height) == (80, 64)
+    assert len(frames) == 32 and (frames[0].width, frames[0].height) == (80, 64)
 
 
 def test_prepared_frames_labels_and_templates(sthv2_root):
@@ -62,9 +62,9 @@ def test_prepared_frames_labels_and_templates(sthv2_root):
         entry = by_id[sample.id]
         assert sample.extra["template"] == entry["template"]
         assert val.classes[sample.label] == entry["template"].replace("[", "").replace("]", "")
-        assert sample.num_frames == 16  # native frame rate: every frame kept
+        assert sample.num_frames == 32  # native frame rate: every frame kept
     clip = decode_frames(val[0].frames)
-    assert tuple(clip.shape) == (16, 3, 64, 80)
+    assert tuple(clip.shape) == (32, 3, 64, 80)
     assert val.info["options"] == {"height": None, "jpeg_quality": 95}
 
 

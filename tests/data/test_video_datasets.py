@@ -79,7 +79,7 @@ def test_ucf101_folds_keep_groups_apart(root):
             return {clip.split("_")[-2] for clip in clips(split)}
 
         assert groups(test) == {f"g{fold:02d}"} and f"g{fold:02d}" not in groups(train)
-    assert test[0].num_frames == 16
+    assert test[0].num_frames == 32
 
 
 def test_diving48_versions_are_kept_apart(root):
