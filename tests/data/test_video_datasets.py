@@ -14,7 +14,7 @@ EXPECTED = {
     "ucf101": {"train1": 96, "test1": 48, "train2": 96, "test2": 48, "train3": 96, "test3": 48},
     "diving48": {"v1_train": 96, "v1_test": 48, "v2_train": 92, "v2_test": 48},
     "kinetics400": {"train": 96, "val": 48},
-    "finegym": {"gym99_train": 50, "gym99_val": 40, "gym288_train": 60, "gym288_val": 60},
+    "finegym": {"gym99_train": 120, "gym99_val": 96, "gym288_train": 144, "gym288_val": 144},
     "web-videos-voc": {"all": 6},
 }
 
