@@ -14,7 +14,7 @@ EXPECTED = {
     "voc2007": {"trainval": 24, "test": 12},
     "coco2014": {"train": 24, "val": 12},
     "coco2017": {"train": 24, "val": 12},
-    "coco-captions2014": {"train": 72, "val": 4, "test": 24},
+    "coco-captions2014": {"train": 72, "val": 4, "test": 48},
 }
 
 
