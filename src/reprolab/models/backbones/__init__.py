@@ -47,6 +47,15 @@ def resnet101(weights: str | Path | None = None) -> nn.Module:
     return resnet_features("resnet101", weights)
 
 
+@BACKBONES.register
+def resnet10_tiny(weights: str | Path | None = None) -> nn.Module:
+    from reprolab.models.backbones.resnet import tiny_resnet_features
+
+    if weights is not None:
+        raise ValueError("resnet10_tiny has no pretrained weights (tiny profile only); set model.weights: null")
+    return tiny_resnet_features()
+
+
 def create_backbone(name: str, weights: str | Path | None = None) -> nn.Module:
     return BACKBONES.get(name)(weights=weights)
 

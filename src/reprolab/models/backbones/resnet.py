@@ -14,11 +14,11 @@ IMAGENET_INPUT = {"channel_order": "RGB", "scale": 1.0, "mean": (0.485, 0.456, 0
 class ResNetFeatures(nn.Module):
     """A torchvision ResNet up to its last stage (no pooling, no classifier)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, net: nn.Module | None = None):
         super().__init__()
         import torchvision
 
-        net = getattr(torchvision.models, name)(weights=None)
+        net = net if net is not None else getattr(torchvision.models, name)(weights=None)
         self.feature_dim = net.fc.in_features
         self.input_config = IMAGENET_INPUT  # torchvision's ImageNet weights
         self.body = nn.Sequential(
@@ -57,3 +57,11 @@ def resnet_features(name: str, weights: str | Path | None = None) -> ResNetFeatu
             )
         backbone.load_imagenet(path)
     return backbone
+
+
+def tiny_resnet_features() -> ResNetFeatures:
+    """ResNet-10 (BasicBlock, one block per stage) with no pretrained weights: the tiny profile's
+    stand-in for ResNet-50/101 where a paper's idea lives in the ResNet's BatchNorms (DSBN)."""
+    from torchvision.models.resnet import BasicBlock, ResNet
+
+    return ResNetFeatures("resnet10", ResNet(BasicBlock, [1, 1, 1, 1]))
