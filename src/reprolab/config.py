@@ -69,12 +69,18 @@ class TrainOptions(Options):
     betas: tuple[float, float] = (0.9, 0.999)             # adamw
     eps: float = Field(default=1e-8, gt=0)                # adamw
     # learning-rate schedule, per iteration
-    schedule: Literal["step", "cosine", "constant", "inverse"] = "constant"
+    schedule: Literal["step", "cosine", "constant", "inverse", "poly"] = "constant"
     milestones: list[int] = Field(default_factory=list, description="step: epochs at which lr *= gamma")
     gamma: float = Field(default=0.1, gt=0)
     min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="cosine: final lr / peak lr")
     decay: float = Field(default=0.0, ge=0, description="inverse: lr = lr0 / (1 + it * decay)")
+    poly_alpha: float = Field(default=10.0, ge=0, description="poly: lr = lr0 / (1 + alpha p)^power")
+    poly_power: float = Field(default=0.75, ge=0)
+    poly_steps: PositiveInt | None = Field(default=None, description="poly: p = (it - warmup) / poly_steps "
+                                           "iterations (default: the whole run)")
     warmup_epochs: float = Field(default=0.0, ge=0)
+    warmup_constant: bool = Field(default=False, description="warm-up at warmup_start_factor throughout "
+                                  "(DSBN's warm-up lr) instead of a linear ramp")
     warmup_start_factor: float | None = Field(default=None, ge=0, le=1)
     # the loop (reprolab.engine.loop)
     batch_size: PositiveInt = Field(description="global batch, split evenly across ranks")

@@ -25,7 +25,6 @@ from torch.utils.data import DataLoader, Dataset
 from reprolab.config import TrainOptions
 from reprolab.engine import checkpoint, distributed
 from reprolab.engine.distributed import DistContext
-from reprolab.engine.init_from import load_init_weights
 from reprolab.engine.logs import JsonlLog, progress
 from reprolab.engine.optim import build_optimizer, build_scheduler
 from reprolab.engine.sampling import EpochSampler
@@ -237,7 +236,7 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
 
     seed_everything(seed)
     model = task.build_model()
-    load_init_weights(model, config, verbose=verbose and ctx.is_main)  # init_from: another run's weights
+    task.init_weights(model, config, verbose=verbose and ctx.is_main)  # init_from: another run's weights
     model = model.to(ctx.device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -245,6 +244,8 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
 
     train_set = task.build_dataset("train")
     eval_set = task.build_dataset("eval")
+    select_set = (task.selection_dataset() or eval_set) if task.selection_metric else None
+    best: dict[str, Any] | None = None  # {"value", "epoch", "model"}: the selected weights so far
     per_rank = _per_rank(options.batch_size, ctx)
     sampler = EpochSampler(len(train_set), shuffle=True, seed=seed, rank=ctx.rank,
                            world_size=ctx.world_size, global_batch_size=options.batch_size,
@@ -272,6 +273,7 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
         start_epoch, start_batch = saved["epoch"], saved["batch"]
         state.running = saved["running"]
         history = saved["history"]
+        best = saved.get("best")
         set_rng_state(saved["rng"][min(ctx.rank, len(saved["rng"]) - 1)])
         log.truncate_after(start_epoch)
     elif resume and ctx.is_main:
@@ -288,7 +290,7 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": state.scheduler.state_dict(), "scaler": state.precision.scaler.state_dict(),
                 "epoch": epoch, "batch": batch, "running": dict(state.running), "history": history,
-                "rng": states, "config": config, "seed": seed,
+                "rng": states, "config": config, "seed": seed, "best": best,
             })
         distributed.barrier(ctx)
 
@@ -315,6 +317,16 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
             metrics = evaluate(task, model, eval_set, ctx, num_workers=options.num_workers,
                                amp=options.amp, channels_last=channels_last, show_progress=show_progress)
             record.update({f"eval_{k}": v for k, v in metrics.items()})
+            if select_set is not None:
+                if select_set is not eval_set:
+                    selected = evaluate(task, model, select_set, ctx, num_workers=options.num_workers,
+                                        amp=options.amp, channels_last=channels_last, show_progress=show_progress)
+                    record.update({f"select_{k}": v for k, v in selected.items()})
+                    metrics = selected
+                value = float(metrics[task.selection_metric])
+                if best is None or value > best["value"]:
+                    best = {"value": value, "epoch": epoch,
+                            "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         history.append(record)
         log.write(record)
         if ctx.is_main and verbose:
@@ -324,9 +336,13 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
         save_last(epoch + 1, 0)
 
     final_path = ckpt_dir / checkpoint.FINAL
+    selection = None
+    if best is not None:  # the final weights are the selected epoch's
+        model.load_state_dict(best["model"])
+        selection = {"metric": task.selection_metric, "value": best["value"], "epoch": best["epoch"]}
     if ctx.is_main:
         checkpoint.save(final_path, {"model": model.state_dict(), "config": config, "seed": seed,
-                                     "epochs": options.epochs, "history": history})
+                                     "epochs": options.epochs, "history": history, "selected": selection})
     distributed.barrier(ctx)
     return FitResult(history=history, final_checkpoint=final_path,
                      wall_time_s=time.perf_counter() - started)

@@ -74,6 +74,11 @@ def lr_factor(optim: TrainOptions | dict[str, Any], iters_per_epoch: int) -> Cal
 
         def after_warmup(it: int) -> float:
             return 1.0 / (1.0 + (it - warmup) * decay)
+    elif schedule == "poly":  # DANN/MSTN annealing (DSBN utils/train_utils.py:lr_poly)
+        alpha, power, steps = optim.poly_alpha, optim.poly_power, optim.poly_steps or total
+
+        def after_warmup(it: int) -> float:
+            return 1.0 / (1.0 + alpha * (it - warmup) / steps) ** power
     else:  # constant
 
         def after_warmup(it: int) -> float:
@@ -81,7 +86,7 @@ def lr_factor(optim: TrainOptions | dict[str, Any], iters_per_epoch: int) -> Cal
 
     def factor(it: int) -> float:
         if it < warmup:
-            return start + (1 - start) * it / warmup
+            return start if optim.warmup_constant else start + (1 - start) * it / warmup
         return after_warmup(it)
 
     return factor

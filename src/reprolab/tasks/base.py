@@ -169,6 +169,22 @@ class Task(ABC):
                 totals[name] = totals.get(name, 0.0) + float(value) / draws
         return totals
 
+    # ---- how a run starts and which weights it keeps --------------------------------------
+    # Keep the weights of the epoch whose evaluation scored highest on this metric (instead of the
+    # last epoch's): the official selection of papers that pick their checkpoint during training.
+    selection_metric: ClassVar[str | None] = None
+
+    def init_weights(self, model: nn.Module, config: dict[str, Any], *, verbose: bool = False):
+        """Apply the config's `init_from` to a freshly built model: by default copy the matching
+        tensors of that checkpoint (reprolab.engine.init_from); a task with a teacher overrides it."""
+        from reprolab.engine.init_from import load_init_weights
+
+        return load_init_weights(model, config, verbose=verbose)
+
+    def selection_dataset(self) -> Dataset | None:
+        """The split `selection_metric` is measured on each epoch; None: the evaluation split."""
+        return None
+
     # ---- what the run is evaluated on ----------------------------------------------------
     def eval_batch_size(self) -> int:
         return self.eval_cfg.batch_size or self.options.batch_size
