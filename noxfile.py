@@ -86,6 +86,12 @@ def claims_metric_learning(session: nox.Session) -> None:
     _python(session, "-m", "reprolab.claims.metric_learning", *session.posargs)
 
 
+@nox.session(name="claims-dsbn", venv_backend="none")
+def claims_dsbn(session: nox.Session) -> None:
+    """Source only < shared-BN MSTN < MSTN + DSBN < + stage 2 on the Office-31 fixture, 3 seeds each."""
+    _python(session, "-m", "reprolab.claims.dsbn", *session.posargs)
+
+
 def _papers() -> list[str]:
     # Read the folder names, not the YAML: listing sessions must work before anything is installed.
     return sorted(p.parent.name for p in (ROOT / "reproductions").glob("*/paper.yaml"))

@@ -70,6 +70,14 @@ def tiny_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _tiny_config_hash(recipe_id: str) -> str:
     from reprolab.config import resolved_config
 
+    recipe = REGISTRY.recipes[recipe_id]
+    if recipe.stages:  # a chain: its stages' specs, whose paths name the recipe
+        from reprolab.pipeline.resolve import stage_specs
+
+        specs = stage_specs(recipe, REGISTRY.benchmarks[recipe.benchmark], "tiny")
+        shared = {name: {k: v for k, v in spec.items() if k not in {"recipe", "title"}} for name, spec in specs.items()}
+        text = json.dumps(shared, sort_keys=True, default=str).replace(recipe_id, "<recipe>")
+        return hashlib.sha256(text.encode()).hexdigest()
     config = resolved_config(recipe_id, "tiny", [], None)
     shared = {k: v for k, v in config.items() if k not in {"recipe", "title"}}
     return hashlib.sha256(json.dumps(shared, sort_keys=True, default=str).encode()).hexdigest()
