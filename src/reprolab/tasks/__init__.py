@@ -9,8 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from reprolab.errors import ConfigError, NotBuiltError
-from reprolab.tasks import log_ratio, metric_learning, video_classification  # noqa: F401  (register)
-from reprolab.tasks import domain_adaptation  # noqa: F401  (register)
+from reprolab.tasks import (  # noqa: F401  (register)
+    domain_adaptation,  # noqa: F401  (register)
+    log_ratio,
+    metric_learning,
+    video_classification,
+)
 from reprolab.tasks.base import TASKS, SplitDescription, Task
 
 

@@ -48,7 +48,15 @@ from reprolab.models.mstn import (
     ensemble_pseudo_labels,
     semantic_loss,
 )
-from reprolab.tasks.base import TASKS, DataConfig, EvalConfig, ModelConfig, Split, SplitDescription, Task
+from reprolab.tasks.base import (
+    TASKS,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    Split,
+    SplitDescription,
+    Task,
+)
 
 
 class AdaptationModelConfig(ModelConfig):
