@@ -30,7 +30,7 @@ def at_checkout(checkout, monkeypatch):
 def test_tiny_chain_learns_and_beats_source_only(at_checkout, tmp_path):
     """Stage 1 (MSTN + DSBN) then stage 2 (ensemble self-training) of office31-a2w, tiny profile.
 
-    Measured at 1 thread, seeds 0 / 1 / 2: chain 62.5 / 66.7 / 77.1 target accuracy; the same
+    Measured at 1 thread, seeds 0 / 1 / 2: chain 62.5 / 66.7 / 79.2 target accuracy; the same
     network trained on the source only, 37.5 / 41.7 / - on the target and 93.8 / 90.6 / - on the
     source (reproductions/dsbn/NOTES.md). Chance is 25 (4 balanced classes, 48 target images)."""
     import torch
