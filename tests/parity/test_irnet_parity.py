@@ -49,3 +49,17 @@ def test_displacement_to_centroids(reference):
 def test_sparse_random_walk_equals_the_official_dense_one(reference):
     ref = reference["random_walk"]
     assert_matches(random_walk(ref["cams"], ref["edge"], radius=5, beta=10, exp_times=8), ref["rw"], "random walk")
+
+
+def test_boundary_and_displacement_heads(reference):
+    """Our IRNet on seeded weights (tests/parity/_seeded.py, seed 7) against net/resnet50_irn.py Net."""
+    from reprolab.models.segmentation.irnet import IRNet
+    from tests.parity._seeded import seeded_state
+
+    ref = reference["heads"]
+    model = IRNet().double()
+    model.load_state_dict(seeded_state(model, 7))
+    with torch.no_grad():
+        edge, dp = model.eval()(ref["input"])
+    assert_matches(edge, ref["edge"], "IRNet boundary logits")
+    assert_matches(dp, ref["displacement"], "IRNet displacement (mean shift applied)")
