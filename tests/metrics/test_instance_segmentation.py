@@ -108,5 +108,5 @@ def test_agrees_with_torchmetrics_coco_on_a_dense_recall_grid():
     coco = metric.compute()
     ours = average_precision_per_class(preds, gts, 0.5)
     assert len(coco["classes"]) == 2
-    for label, ap in zip(coco["classes"].tolist(), coco["map_per_class"].tolist()):
+    for label, ap in zip(coco["classes"].tolist(), coco["map_per_class"].tolist(), strict=True):
         assert ours[label] == pytest.approx(ap, abs=1e-4)

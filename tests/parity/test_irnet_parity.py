@@ -15,8 +15,17 @@ import numpy as np
 import pytest
 import torch
 
-from reprolab.models.segmentation.irnet_inference import cluster_centroids, find_centroids, random_walk
-from reprolab.models.segmentation.path_index import PathIndex, affinity_labels, pair_displacement, path_affinity
+from reprolab.models.segmentation.irnet_inference import (
+    cluster_centroids,
+    find_centroids,
+    random_walk,
+)
+from reprolab.models.segmentation.path_index import (
+    PathIndex,
+    affinity_labels,
+    pair_displacement,
+    path_affinity,
+)
 from tests.parity._reference import assert_matches, load_reference
 
 
@@ -31,7 +40,7 @@ def test_path_index_affinities_labels_and_pairs(reference, radius):
     index = PathIndex(radius)
     assert np.array_equal(index.offsets, ref["search_dst"].numpy())
     assert_matches(path_affinity(ref["edge"], index), ref["affinity"], f"path affinity r{radius}")
-    for ours, name in zip(affinity_labels(ref["labels"].numpy(), index), ("bg_pos", "fg_pos", "neg")):
+    for ours, name in zip(affinity_labels(ref["labels"].numpy(), index), ("bg_pos", "fg_pos", "neg"), strict=True):
         assert torch.equal(ours.bool(), ref[name]), name
     assert ref["bg_pos"].any() and ref["fg_pos"].any() and ref["neg"].any()
     assert_matches(pair_displacement(ref["displacement"], index), ref["pair_displacement"], f"pair displacement r{radius}")

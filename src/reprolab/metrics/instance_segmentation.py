@@ -104,7 +104,7 @@ def average_precision_per_class(predictions: Sequence[Instances], ground_truths:
     n_pos: dict[int, int] = defaultdict(int)
     scores: dict[int, list[float]] = defaultdict(list)
     matches: dict[int, list[int]] = defaultdict(list)
-    for index, (pred, gt) in enumerate(zip(predictions, ground_truths)):
+    for index, (pred, gt) in enumerate(zip(predictions, ground_truths, strict=True)):
         if pred.scores is None:
             raise ValueError(f"image {index}: predicted instances need scores")
         if len(pred.masks) and len(gt.masks) and pred.masks.shape[1:] != gt.masks.shape[1:]:
