@@ -125,10 +125,12 @@ def run_training(recipe: str, profile: str, overrides: list[str], seed: int | No
     from reprolab.engine.runs import CONFIG_FILE, train_run
 
     config = resolved_config(recipe, profile, overrides, seed)
+    # before joining the group, which no rank leaves before all have joined: rank 0 cannot have
+    # written a new run's config.yaml yet
+    resume = resume and (Path(run_dir) / CONFIG_FILE).is_file()
     ctx = distributed.setup(device)
     try:
-        train_run(config, ctx, out=run_dir, resume=resume and (Path(run_dir) / CONFIG_FILE).is_file(),
-                  show_progress=False)
+        train_run(config, ctx, out=run_dir, resume=resume, show_progress=False)
     finally:
         distributed.teardown()
     return Path(run_dir)
