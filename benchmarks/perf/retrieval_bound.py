@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from reprolab.metrics.retrieval import CHUNK_BYTES, recall_at_k  # noqa: E402
+from reprolab.metrics.retrieval import BLOCKED_CHUNK_BYTES, recall_at_k  # noqa: E402
 
 SOP_TEST_IMAGES, SOP_TEST_CLASSES, DIM = 60_502, 11_316, 512
 KS = (1, 10, 100, 1000)
@@ -95,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=SOP_TEST_IMAGES)
     parser.add_argument("--current", choices=("faiss", "torch", "none"), default="faiss")
-    parser.add_argument("--chunk", type=int, default=None, help="query rows per block (default: 256 MB of scores)")
+    parser.add_argument("--chunk", type=int, default=None, help="query rows per block (default: 512 MB of scores)")
     args = parser.parse_args(argv)
     n = args.items
-    block = args.chunk or max(1, CHUNK_BYTES // (4 * n))
+    block = args.chunk or max(1, BLOCKED_CHUNK_BYTES // (4 * n))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
 
     before = peaks(block, n)

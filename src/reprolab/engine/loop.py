@@ -65,6 +65,15 @@ class Precision:
         return torch.autocast(device_type=self.device_type, dtype=self.dtype)
 
 
+def channels_last_(model: nn.Module) -> nn.Module:
+    """Make the 4-d weights (2-d convolutions) channels_last in place. `model.to(memory_format=
+    torch.channels_last)` raises on the 5-d weights of SELFY's 3-d convolutions."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.dim() == 4:
+            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    return model
+
+
 def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
     if isinstance(batch, torch.Tensor):
         batch = batch.to(device, non_blocking=True)
@@ -240,7 +249,7 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
     load_init_weights(model, config, verbose=verbose and ctx.is_main)  # init_from: another run's weights
     model = model.to(ctx.device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        channels_last_(model)
     optimizer = build_optimizer(task.param_groups(model), options)
 
     train_set = task.build_dataset("train")
