@@ -37,9 +37,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v for v in OURS if not (v.compile and args.no_compile)]
     if not args.no_official:
         variants += OFFICIAL
-    print(f"\n| model | batch | variant | clips/s | peak MiB | x ours fp32 |\n|---|---|---|---|---|---|")
+    print("\n| model | batch | variant | clips/s | peak MiB | x ours fp32 |\n|---|---|---|---|---|---|")
     for model in args.models:
         sizes = sizes_of["video" if model in VIDEO else "embedding"]
         batch = (f"{sizes.clips}x{sizes.frames}x{sizes.size}^2" if model in VIDEO

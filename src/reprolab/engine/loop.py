@@ -243,6 +243,8 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
     on_cuda = ctx.device.type == "cuda"
     channels_last = options.channels_last and on_cuda
     deterministic_algorithms(options.deterministic)
+    if on_cuda and options.cudnn_benchmark and not options.deterministic:
+        torch.backends.cudnn.benchmark = True
 
     seed_everything(seed)
     model = task.build_model()
@@ -250,7 +252,7 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
     model = model.to(ctx.device)
     if channels_last:
         channels_last_(model)
-    optimizer = build_optimizer(task.param_groups(model), options)
+    optimizer = build_optimizer(task.param_groups(model), options, fused=options.fused_optimizer and on_cuda)
 
     train_set = task.build_dataset("train")
     eval_set = task.build_dataset("eval")
@@ -289,6 +291,8 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
     train_model: nn.Module = model
     if ctx.distributed:
         train_model = DistributedDataParallel(model, device_ids=[ctx.device.index] if on_cuda else None)
+    if options.compile and on_cuda:  # the loss and the optimizer step stay eager
+        train_model = torch.compile(train_model)
 
     def save_last(epoch: int, batch: int) -> None:
         states = distributed.all_gather_objects(ctx, rng_state())
