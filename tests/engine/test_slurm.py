@@ -106,3 +106,18 @@ def test_local_executor_preempted_job_requeues_and_ends_as_an_uninterrupted_run(
         torch.testing.assert_close(ours[key], theirs[key], rtol=0, atol=0)
     assert ours_log == theirs_log and len(ours_log) == 3
     assert ours_log[-1]["loss"] < ours_log[0]["loss"]  # it trained
+
+
+def test_train_slurm_wait_blocks_until_the_job_has_trained_the_run(toy_root, tmp_path, monkeypatch, capsys):
+    """The DVC-friendly mode: the command returns when the run directory is complete."""
+    from reprolab.engine import slurm
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "src"), str(REPO)]))
+    monkeypatch.setattr(slurm, "TrainJob", ToyTrainJob)  # the toy task, registered in the job
+    out = tmp_path / "run"
+    assert cli.main(["train", "toy-run", "--out", str(out), "--device", "cpu", "optim.epochs=1",
+                     "--slurm", "cluster=local,time=5", "--slurm-wait"]) == 0
+    printed = capsys.readouterr().out
+    assert "submitted job" in printed and f"next: reprolab evaluate {out}" in printed
+    assert (out / "checkpoints" / "final.pt").is_file() and (out / "config.yaml").is_file()
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
