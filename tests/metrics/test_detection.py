@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reprolab.metrics.detection import Detections, GroundTruth, corloc, proposal_recall, voc07_ap, voc07_map
+from reprolab.metrics.detection import (
+    Detections,
+    GroundTruth,
+    corloc,
+    proposal_recall,
+    voc07_ap,
+    voc07_map,
+)
 
 
 def gt(boxes, classes, difficult=None):

@@ -37,7 +37,15 @@ from torch import nn
 
 from reprolab.config import Options
 from reprolab.errors import ConfigError, NotBuiltError
-from reprolab.tasks.base import TASKS, DataConfig, EvalConfig, ModelConfig, Split, SplitDescription, Task
+from reprolab.tasks.base import (
+    TASKS,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    Split,
+    SplitDescription,
+    Task,
+)
 
 DETECTIONS_FORMAT = """\
 One JSON file per image, `<folder>/<image id>.json` (VOC ids, e.g. 000005.json), holding
@@ -309,7 +317,9 @@ class BoxRegression(Task):
         if len(boxes) == 0:
             return out
         support = (box_iou(boxes, boxes) >= p.support_iou).float().sum(1)
-        keep = nms(boxes.float(), support + 1e-3 * torch.rand(len(boxes), generator=torch.Generator().manual_seed(0)).to(boxes.device), p.nms_iou)[: p.top_n]
+        # ties (a regular grid has many) broken by a fixed draw, so the ranking is reproducible
+        tie_break = 1e-3 * torch.rand(len(boxes), generator=torch.Generator().manual_seed(0))
+        keep = nms(boxes.float(), support + tie_break.to(boxes.device), p.nms_iou)[: p.top_n]
         out[: len(keep), :4], out[: len(keep), 4], out[: len(keep), 5] = boxes[keep], support[keep], 1.0
         return out
 
@@ -331,7 +341,13 @@ class BoxRegression(Task):
         return truths
 
     def _metrics(self, outputs: torch.Tensor, targets: torch.Tensor, *, refined: bool) -> dict[str, float]:
-        from reprolab.metrics.detection import Detections, corloc, mean_paired_iou, proposal_recall, voc07_map
+        from reprolab.metrics.detection import (
+            Detections,
+            corloc,
+            mean_paired_iou,
+            proposal_recall,
+            voc07_map,
+        )
 
         truths = self._truths(targets)
         mode = self.eval_cfg.mode
