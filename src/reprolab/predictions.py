@@ -31,6 +31,15 @@ the ground truth. Each task kind has one schema (the file's `reprolab` metadata 
     label_distances      list[float]  label distance between the query and each retrieved
                                       sample, in the metric's units (x eval.label_distance_scale)
 
+``boxes`` (box-regression): one row per image.
+
+    id            str                the image id
+    boxes         list[list[float]]  the refined boxes (x1, y1, x2, y2) in letterboxed pixels
+    input_boxes   list[list[float]]  the boxes given to the regressor, same order
+    scores        list[float]        their scores (a detector's, or a proposal's support)
+    classes       list[int]          class indices (into `classes`), or the object each rough box
+                                     was drawn around (`classes_are: objects`); absent for proposals
+
 The metadata (`reprolab` key of the Parquet schema, JSON) holds `kind`, `dataset`, `split`
 (the evaluated split, `+`-joined when a query split searches a gallery split), `fingerprint`,
 `classes`, `recipe`, `run_id` and `profile`, so that a reader can check that the file belongs to the split
@@ -51,7 +60,7 @@ import torch.nn.functional as F
 from reprolab import atomic
 
 PREDICTIONS_FILE = "predictions.parquet"
-Kind = Literal["classification", "retrieval"]
+Kind = Literal["classification", "retrieval", "boxes"]
 TOP_CLASSES = 5
 TOP_RETRIEVED = 10
 _META_KEY = b"reprolab"
@@ -138,6 +147,21 @@ def _distances(query: torch.Tensor, reference: torch.Tensor, found: torch.Tensor
     return torch.cat(parts) if parts else torch.empty(0, found.shape[1])
 
 
+def boxes(ids: Sequence[str], refined: torch.Tensor, inputs: torch.Tensor, scores: torch.Tensor,
+          valid: torch.Tensor, classes: torch.Tensor | None = None, *, classes_are: str = "classes",
+          class_names: Sequence[str] = ()) -> Predictions:
+    """Per-image boxes before and after refinement; rows (B, M, ...) padded, `valid` (B, M)."""
+    if len(ids) != len(refined):
+        raise ValueError(f"{len(ids)} sample ids for {len(refined)} predictions")
+    table = {"id": [str(i) for i in ids],
+             "boxes": [r[v].tolist() for r, v in zip(refined, valid, strict=True)],
+             "input_boxes": [r[v].tolist() for r, v in zip(inputs, valid, strict=True)],
+             "scores": [r[v].tolist() for r, v in zip(scores, valid, strict=True)]}
+    if classes is not None:
+        table["classes"] = [r[v].tolist() for r, v in zip(classes, valid, strict=True)]
+    return Predictions("boxes", pd.DataFrame(table), {"classes": list(class_names), "classes_are": classes_are})
+
+
 def write(path: Path, predictions: Predictions) -> Path:
     """Write the table and its metadata to `path` as Parquet, atomically."""
     import pyarrow as pa
@@ -163,9 +187,10 @@ def read(path: Path) -> Predictions:
     meta = json.loads(raw)
     kind = meta.get("kind")
     required = {"classification": {"id", "target", "prediction", "confidence", "correct", "topk", "topk_scores"},
-                "retrieval": {"id", "retrieved", "distances"}}.get(kind)
+                "retrieval": {"id", "retrieved", "distances"},
+                "boxes": {"id", "boxes", "input_boxes", "scores"}}.get(kind)
     if required is None:
-        raise ValueError(f"{path}: unknown predictions kind {kind!r}; expected classification or retrieval")
+        raise ValueError(f"{path}: unknown predictions kind {kind!r}; expected classification, retrieval or boxes")
     missing = required - set(table.column_names)
     if missing:
         raise ValueError(f"{path}: {kind} predictions lack the column(s) {', '.join(sorted(missing))}")

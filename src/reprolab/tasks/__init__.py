@@ -10,7 +10,8 @@ from typing import Any
 
 from reprolab.errors import ConfigError, NotBuiltError
 from reprolab.tasks import (  # noqa: F401  (register)
-    domain_adaptation,  # noqa: F401  (register)
+    box_regression,
+    domain_adaptation,
     log_ratio,
     metric_learning,
     video_classification,
