@@ -25,7 +25,7 @@ def test_cosine_with_linear_warmup():
 
 def test_unknown_schedule_and_optimizer_name_the_key():
     with pytest.raises(ValueError, match="optim.schedule"):
-        lr_factor({"lr": 0.1, "batch_size": 1, "epochs": 1, "schedule": "poly"}, 1)
+        lr_factor({"lr": 0.1, "batch_size": 1, "epochs": 1, "schedule": "onecycle"}, 1)
     with pytest.raises(ValueError, match="optim.name"):
         build_optimizer(nn.Linear(2, 2), {"name": "lamb", "lr": 0.1, "batch_size": 1, "epochs": 1})
 
