@@ -40,7 +40,7 @@ def test_every_loss_builds(name):
 
 
 def test_every_task_is_a_registered_class():
-    assert list_tasks() == ["box-regression", "log-ratio", "metric-learning", "video-classification"]
+    assert list_tasks() == ["box-regression", "domain-adaptation", "log-ratio", "metric-learning", "video-classification"]
     for name in list_tasks():
         task = TASKS.get(name)
         assert {"Model", "Data", "Eval"} <= set(dir(task))
