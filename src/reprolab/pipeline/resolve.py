@@ -79,7 +79,7 @@ def _set(raw: dict[str, Any], parts: list[str], text: str) -> None:
 def _block_override(parts: list[str]) -> bool:
     """Overrides of a task stage's model/data/optim/eval apply to its merged config, like
     `reprolab train` overrides (+ adds a key); the rest (init_from, options, ...) to the stage."""
-    return parts[0] in TASK_BLOCKS and parts[:2] != ["data", "train_from"]
+    return parts[0] in TASK_BLOCKS and parts[:2] not in (["data", "train_from"], ["data", "eval_from"])
 
 
 def _stages(recipe: Recipe, scoped: dict[str, list[str]]) -> dict[str, Stage]:
@@ -128,7 +128,7 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
     split_names: dict[str, dict[str, Any]] = {}
     for name, stage in stages.items():
         if stage.kind == "task":
-            data = {k: v for k, v in stage.data.items() if k != "train_from"}
+            data = {k: v for k, v in stage.data.items() if k not in ("train_from", "eval_from")}
             body = deep_merge({k: copy.deepcopy(base[k]) for k in OVERRIDABLE},
                               {"model": stage.model, "data": data, "optim": stage.optim, "eval": stage.eval})
             if profile == "tiny":
@@ -143,12 +143,20 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
             if stage.train_from is not None:
                 made_by = specs[stage.train_from]["stage"]
                 spec["data"]["train_split"] = layout.split_ref(stage.train_from, made_by["split_name"])
+            if stage.eval_from is not None:
+                made_by = specs[stage.eval_from]["stage"]
+                spec["data"]["eval_split"] = layout.split_ref(stage.eval_from, made_by["split_name"])
             if stage.init_from is not None:
                 spec["init_from"] = {"stage": stage.init_from,
                                      "checkpoint": layout.relative(layout.checkpoint(stage.init_from))}
             spec["stage"] = {"name": name, "kind": "task", "inputs": stage.inputs,
                              "train_from": stage.train_from, "init_from": stage.init_from,
                              "final": name == last}
+            if stage.eval_from is not None:
+                spec["stage"]["eval_from"] = stage.eval_from
+            # what an inference stage `from` this one reads: the derived splits it trains / evaluates on
+            split_names[name] = {"train": spec["data"].get("train_split", split_names[name]["train"]),
+                                 "eval": spec["data"].get("eval_split", split_names[name]["eval"])}
         else:
             split_name = split_names[stage.from_][stage.split]
             if not isinstance(split_name, str):
