@@ -52,9 +52,10 @@ class AffinityTask(WsssTask):
         data = self.data_cfg
         stride = self.build_backbone_stride()
         if split == "train":
-            return VocImages(self.open_split(self.split_names["train"]), "affinity", crop=data.crop,
+            return VocImages(self.open_split(self.split_names["train"]), "affinity", crop=data.crop, input_config=self.input_config,
                              jitter=data.jitter, stride=stride)
-        return VocImages(self.open_split(self.split_names["eval"]), "eval", payloads=("cam",))
+        return VocImages(self.open_split(self.split_names["eval"]), "eval", payloads=("cam",),
+                         input_config=self.input_config)
 
     def build_backbone_stride(self) -> int:
         from reprolab.models.segmentation.dense_backbones import DENSE_BACKBONES

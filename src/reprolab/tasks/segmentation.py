@@ -73,6 +73,12 @@ class WsssTask(Task):
         weights = pretrained_weights_path(self.model_cfg.weights) if pretrained and self.model_cfg.weights else None
         return dense_backbone(self.model_cfg.backbone, weights)
 
+    @property
+    def input_config(self) -> dict:
+        from reprolab.models.segmentation.dense_backbones import dense_input_config
+
+        return dense_input_config(self.model_cfg.backbone)
+
     def check_data(self) -> None:
         from reprolab.models.weights import pretrained_weights_path
 
@@ -140,9 +146,9 @@ class CamClassification(WsssTask):
     def build_dataset(self, split: Split) -> VocImages:
         data = self.data_cfg
         if split == "train":
-            return VocImages(self.open_split(self.split_names["train"]), "classify", crop=data.crop,
+            return VocImages(self.open_split(self.split_names["train"]), "classify", crop=data.crop, input_config=self.input_config,
                              resize_long=data.resize_long, jitter=data.jitter)
-        return VocImages(self.open_split(self.split_names["eval"]), "eval")
+        return VocImages(self.open_split(self.split_names["eval"]), "eval", input_config=self.input_config)
 
     def training_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.multilabel_soft_margin_loss(model(batch["image"]), batch["labels"])
@@ -224,9 +230,9 @@ class SemanticSegmentation(WsssTask):
     def build_dataset(self, split: Split) -> VocImages:
         data = self.data_cfg
         if split == "train":
-            return VocImages(self.open_split(self.split_names["train"]), "segment", crop=data.crop,
+            return VocImages(self.open_split(self.split_names["train"]), "segment", crop=data.crop, input_config=self.input_config,
                              resize_long=data.resize_long, jitter=data.jitter)
-        return VocImages(self.open_split(self.split_names["eval"]), "eval")
+        return VocImages(self.open_split(self.split_names["eval"]), "eval", input_config=self.input_config)
 
     def training_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(model(batch["image"]), batch["target"], ignore_index=255)

@@ -60,11 +60,19 @@ def image_label_vector(names: str, where: str = "") -> torch.Tensor:
     return vector
 
 
-def normalize(rgb: torch.Tensor) -> torch.Tensor:
-    """uint8 [3, H, W] -> float, ImageNet mean/std (psa's `model.normalize`)."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (rgb.float() / 255 - mean) / std
+IMAGENET_INPUT = {"channel_order": "RGB", "scale": 1.0, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+
+
+def normalize(rgb: torch.Tensor, config: dict | None = None) -> torch.Tensor:
+    """uint8 [3, H, W] -> float in the backbone's convention (psa's `model.normalize`): channel
+    order, scale (1: [0, 1], 255: Caffe's 0-255), mean, std; default ImageNet RGB mean/std."""
+    config = config or IMAGENET_INPUT
+    pixels = rgb.float() / 255 * float(config.get("scale", 1.0))
+    if config.get("channel_order", "RGB") == "BGR":
+        pixels = pixels.flip(0)
+    mean = torch.tensor(config["mean"], dtype=pixels.dtype).view(3, 1, 1)
+    std = torch.tensor(config["std"], dtype=pixels.dtype).view(3, 1, 1)
+    return (pixels - mean) / std
 
 
 def crop_box(height: int, width: int, crop: int, generator: torch.Generator):
@@ -121,12 +129,13 @@ class VocImages(Dataset):
 
     def __init__(self, split, mode: str, *, crop: int = 448, resize_long: Sequence[int] | None = None,
                  jitter: Sequence[float] = (0.3, 0.3, 0.3, 0.1), stride: int = 8,
-                 label_key: str = "pseudo_label", payloads: Sequence[str] = ()):
+                 label_key: str = "pseudo_label", payloads: Sequence[str] = (), input_config: dict | None = None):
         if mode not in ("classify", "affinity", "segment", "eval"):
             raise ValueError(f"VocImages: unknown mode {mode!r}")
         self.split, self.mode, self.crop, self.resize_long = split, mode, crop, resize_long
         self.jitter, self.stride, self.label_key, self.payloads = tuple(jitter), stride, label_key, tuple(payloads)
         self.names = split.column("image_labels")
+        self.input_config = input_config
 
     def __len__(self) -> int:
         return len(self.split)
@@ -151,7 +160,7 @@ class VocImages(Dataset):
             mask = sample.extra.get("mask")
             target = (torch.from_numpy(decode_png(mask).astype(np.int64)) if mask is not None
                       else torch.full(rgb.shape[1:], 255, dtype=torch.int64))
-            out.update(image=normalize(rgb), rgb=rgb.permute(1, 2, 0).contiguous(), mask=target)
+            out.update(image=normalize(rgb, self.input_config), rgb=rgb.permute(1, 2, 0).contiguous(), mask=target)
             for key in self.payloads:
                 out.update(self._decode(key, self._payload(sample, key)))
             return out
@@ -173,7 +182,7 @@ class VocImages(Dataset):
                 label = label.flip(-1) if label is not None else None
             rgb = color_jitter(rgb, self.jitter, generator)
             box = crop_box(rgb.shape[1], rgb.shape[2], self.crop, generator)
-            out["image"] = paste_crop(normalize(rgb), box, self.crop)
+            out["image"] = paste_crop(normalize(rgb, self.input_config), box, self.crop)
             if label is not None:
                 out["target"] = paste_crop(label - 255, box, self.crop)[0] + 255  # padding: 255
             return out
@@ -187,7 +196,7 @@ class VocImages(Dataset):
         if bool(torch.randint(2, (1,), generator=generator)):
             stacked = stacked.flip(-1)
         image, scores = stacked[:3], F.avg_pool2d(stacked[None, 3:], self.stride)[0]
-        out["image"] = normalize(image)
+        out["image"] = normalize(image, self.input_config)
         out["aff_label"] = affinity_label_map(scores[:low.shape[0]], scores[low.shape[0]:])
         return out
 

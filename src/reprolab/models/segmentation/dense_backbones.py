@@ -10,7 +10,6 @@ from __future__ import annotations
 from torch import nn
 
 from reprolab.catalog import Catalog
-from reprolab.errors import NotBuiltError
 
 DENSE_BACKBONES: Catalog = Catalog("dense backbone")
 
@@ -76,29 +75,48 @@ def resnet50_os8(weights=None) -> nn.Module:
     return TorchvisionResNetOS8(weights)
 
 
+class TappedBackbone(nn.Module):
+    """A backbone whose forward returns a dict of named features (reprolab.models.backbones),
+    seen as the list of three levels `taps` (resnet38d: conv4 / conv5 / conv6)."""
+
+    def __init__(self, trunk: nn.Module, taps: tuple[str, str, str], level_channels: tuple[int, int, int]):
+        super().__init__()
+        self.trunk, self.taps, self.level_channels = trunk, taps, level_channels
+        self.output_stride = int(trunk.stride)
+
+    def forward(self, x):
+        features = self.trunk(x)
+        return [features[name] for name in self.taps]
+
+
 @DENSE_BACKBONES.register
-def resnet38(weights=None) -> nn.Module:
-    """PSA's ResNet-38 (wider ResNet, stride 8): its levels conv4 (512), conv5 (1024), conv6 (4096)."""
-    try:
-        from reprolab.models.backbones import resnet38 as module  # the wsss-parts branch adds it
-    except ImportError:
-        raise NotBuiltError(
-            "dense backbone resnet38: the ResNet-38 backbone (reprolab.models.backbones.resnet38, "
-            "with its MXNet-converted ImageNet weights) is not in this checkout yet; the tiny profile "
-            "runs on tiny_dense, and resnet50_os8 has the same interface") from None
-    return module.resnet38_dense(weights)  # pragma: no cover - built on the other branch
+def resnet38(weights=None, frozen=("conv1a", "b2", "b2_1", "b2_2")) -> nn.Module:
+    """PSA's ResNet-38 (resnet38_cls / resnet38_aff: conv1a and b2* frozen, BatchNorm frozen)."""
+    from reprolab.models.backbones.resnet38 import resnet38d
+
+    trunk = resnet38d(weights, frozen=tuple(frozen))
+    return TappedBackbone(trunk, ("conv4", "conv5", "conv6"), (512, 1024, 4096))
 
 
 @DENSE_BACKBONES.register
 def vgg16_largefov(weights=None) -> nn.Module:
-    try:
-        from reprolab.models.backbones import vgg16_largefov as module
-    except ImportError:
-        raise NotBuiltError(
-            "dense backbone vgg16_largefov: the VGG-16 DeepLab-LargeFOV backbone "
-            "(reprolab.models.backbones.vgg16_largefov) is not in this checkout yet") from None
-    return module.vgg16_largefov_dense(weights)  # pragma: no cover
+    """PSA's VGG-16 trunk (vgg16_cls: fc6 dilation 1); levels conv4 / conv5 / fc7."""
+    from reprolab.models.backbones.vgg16_largefov import vgg16_largefov as build
+
+    return TappedBackbone(build(weights), ("conv4", "conv5", "conv5fc"), (512, 512, 1024))
 
 
 def dense_backbone(name: str, weights=None) -> nn.Module:
     return DENSE_BACKBONES.get(name)(weights=weights)
+
+
+def dense_input_config(name: str) -> dict:
+    """How images are normalized for a dense backbone (its pretrained weights' convention)."""
+    DENSE_BACKBONES.get(name)
+    if name == "vgg16_largefov":
+        from reprolab.models.backbones.vgg16_largefov import VGG16_CAFFE_INPUT
+
+        return VGG16_CAFFE_INPUT
+    from reprolab.models.backbones.resnet38 import RESNET38_INPUT
+
+    return RESNET38_INPUT  # ImageNet mean / std, RGB in [0, 1]: resnet38, resnet50_os8, tiny_dense
