@@ -33,7 +33,7 @@ NOT_BUILT: dict[str, str] = {}
 # Tiny profiles that do not reach their check yet: what was measured (seed 0, 2 threads) and what
 # is missing. Not strict: a machine where one passes reports XPASS, and the entry should then go.
 _PSA_TINY = ("voc2012 tiny evaluates 10 (train) / 8 (val) images, fewer than 40; the tiny random walk "
-             "is not above the CAMs on every seed yet (reproductions/psa/NOTES.md)")
+             "is not above the CAMs yet (reproductions/psa/NOTES.md)")
 NOT_LEARNING_YET: dict[str, str] = {
     "hmdb51-ms-tsm-r50-16f": "MS-TSM 16f on the 96 training clips ended at 39.6 top-1 after its 8 "
                              "epochs (threshold 60); needs more clips or epochs, not measured yet",
@@ -48,8 +48,8 @@ NOT_LEARNING_YET: dict[str, str] = {
                                   "epochs), which ended at 39.6 top-1; not measured yet",
     # PSA: the voc2012 tiny fixture scores 10 (train) / 8 (val) images, fewer than the 40 this test
     # asks for (the fixture's size is the wsss-parts work); and on it the tiny random walk does not
-    # beat the CAMs on every seed yet (cls 40 epochs: CAM 40.1 / RW 35.9 seed 1, 43.1 / 42.9 seed 2;
-    # CAM 37.3 / RW 39.5 seed 0 with 20 epochs), see reproductions/psa/NOTES.md
+    # beat the CAMs yet (CAM 44.0 / 40.1 / 43.1, CAM+RW 43.3 / 35.9 / 42.9 mIoU, seeds 0 / 1 / 2),
+    # see reproductions/psa/NOTES.md
     "cam-r38-train": _PSA_TINY,
     "cam-r38-val": _PSA_TINY,
     "cam-vgg16-train": _PSA_TINY,
