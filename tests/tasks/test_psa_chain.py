@@ -12,7 +12,6 @@ earlier 20-epoch classifier): CAM mIoU 44.0 / 40.1 / 43.1 and CAM+RW 43.3 / 35.9
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -26,7 +26,12 @@ from torch import nn
 
 from reprolab import predictions
 from reprolab.data.datasets.masks import VocImages
-from reprolab.metrics.segmentation import VOC_LABELS, chance_confusion, confusion_matrix, segmentation_metrics
+from reprolab.metrics.segmentation import (
+    VOC_LABELS,
+    chance_confusion,
+    confusion_matrix,
+    segmentation_metrics,
+)
 from reprolab.tasks.base import TASKS, DataConfig, EvalConfig, ModelConfig, Split, Task
 
 

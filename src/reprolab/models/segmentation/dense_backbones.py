@@ -126,6 +126,12 @@ def dense_backbone(name: str, weights=None) -> nn.Module:
     return DENSE_BACKBONES.get(name)(weights=weights)
 
 
+def dense_output_stride(name: str) -> int:
+    """The output stride of a dense backbone, without building it."""
+    DENSE_BACKBONES.get(name)
+    return TinyDense.output_stride if name == "tiny_dense" else 8
+
+
 def dense_input_config(name: str) -> dict:
     """How images are normalized for a dense backbone (its pretrained weights' convention)."""
     DENSE_BACKBONES.get(name)
