@@ -69,11 +69,12 @@ class TrainOptions(Options):
     betas: tuple[float, float] = (0.9, 0.999)             # adamw
     eps: float = Field(default=1e-8, gt=0)                # adamw
     # learning-rate schedule, per iteration
-    schedule: Literal["step", "cosine", "constant", "inverse"] = "constant"
+    schedule: Literal["step", "cosine", "constant", "inverse", "poly"] = "constant"
     milestones: list[int] = Field(default_factory=list, description="step: epochs at which lr *= gamma")
     gamma: float = Field(default=0.1, gt=0)
     min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="cosine: final lr / peak lr")
     decay: float = Field(default=0.0, ge=0, description="inverse: lr = lr0 / (1 + it * decay)")
+    power: float = Field(default=0.9, gt=0, description="poly: lr = lr0 * (1 - it / total) ** power")
     warmup_epochs: float = Field(default=0.0, ge=0)
     warmup_start_factor: float | None = Field(default=None, ge=0, le=1)
     # the loop (reprolab.engine.loop)

@@ -77,6 +77,11 @@ def lr_factor(optim: TrainOptions | dict[str, Any], iters_per_epoch: int) -> Cal
 
         def after_warmup(it: int) -> float:
             return 1.0 / (1.0 + (it - warmup) * decay)
+    elif schedule == "poly":  # psa/irn's PolyOptimizer: lr0 * (1 - step / max_step) ** power
+        power = optim.power
+
+        def after_warmup(it: int) -> float:
+            return max(0.0, 1 - (it - warmup) / max(1, total - warmup)) ** power
     else:  # constant
 
         def after_warmup(it: int) -> float:
