@@ -70,7 +70,13 @@ def tiny_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _tiny_config_hash(recipe_id: str) -> str:
     from reprolab.config import resolved_config
 
-    config = resolved_config(recipe_id, "tiny", [], None)
+    recipe = REGISTRY.recipes[recipe_id]
+    if recipe.stages:  # a chain (reprolab.pipeline): the specs of all its stages
+        from reprolab.pipeline.resolve import stage_specs
+
+        config = stage_specs(recipe, REGISTRY.benchmarks[recipe.benchmark], "tiny")
+    else:
+        config = resolved_config(recipe_id, "tiny", [], None)
     shared = {k: v for k, v in config.items() if k not in {"recipe", "title"}}
     return hashlib.sha256(json.dumps(shared, sort_keys=True, default=str).encode()).hexdigest()
 

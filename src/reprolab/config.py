@@ -61,13 +61,13 @@ def describe_validation(error: ValidationError, where: str, recipe: str | None =
 # (reprolab.engine.loop, reprolab.engine.optim).
 class TrainOptions(Options):
     # optimizer (reprolab.engine.optim)
-    name: Literal["sgd", "adamw"] = "sgd"
+    name: Literal["sgd", "adamw", "adam"] = "sgd"  # adam: L2 in the gradient (torch.optim.Adam), as URIE
     lr: float = Field(ge=0)
     weight_decay: float = Field(default=0.0, ge=0)
     momentum: float = Field(default=0.9, ge=0)            # sgd
     nesterov: bool = False                                # sgd
-    betas: tuple[float, float] = (0.9, 0.999)             # adamw
-    eps: float = Field(default=1e-8, gt=0)                # adamw
+    betas: tuple[float, float] = (0.9, 0.999)             # adamw, adam
+    eps: float = Field(default=1e-8, gt=0)                # adamw, adam
     # learning-rate schedule, per iteration
     schedule: Literal["step", "cosine", "constant", "inverse"] = "constant"
     milestones: list[int] = Field(default_factory=list, description="step: epochs at which lr *= gamma")

@@ -10,6 +10,7 @@ from typing import Any
 
 from reprolab.errors import ConfigError, NotBuiltError
 from reprolab.tasks import log_ratio, metric_learning, video_classification  # noqa: F401  (register)
+from reprolab.tasks import enhancement  # noqa: F401  (register)
 from reprolab.tasks.base import TASKS, SplitDescription, Task
 
 
