@@ -78,7 +78,7 @@ class EnhancementDataConfig(DataConfig):
 
 def _normalise(pixels: np.ndarray) -> torch.Tensor:
     """uint8 H x W x 3 -> the recognizers' ImageNet-normalised float tensor (as the official loaders)."""
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float() / 255.0
+    x = torch.from_numpy(np.array(pixels, dtype=np.float32)).permute(2, 0, 1) / 255.0
     mean = torch.tensor(IMAGENET_INPUT["mean"]).view(3, 1, 1)
     std = torch.tensor(IMAGENET_INPUT["std"]).view(3, 1, 1)
     return (x - mean) / std
