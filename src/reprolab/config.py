@@ -78,7 +78,7 @@ class TrainOptions(Options):
     warmup_start_factor: float | None = Field(default=None, ge=0, le=1)
     # the loop (reprolab.engine.loop)
     batch_size: PositiveInt = Field(description="global batch, split evenly across ranks")
-    epochs: PositiveInt
+    epochs: int = Field(ge=0, description="0: no training; the run evaluates its initial weights (released ones)")
     drop_last: bool = True
     clip_grad_norm: float | None = Field(default=None, gt=0)
     clip_grad_value: float | None = Field(default=None, gt=0)
