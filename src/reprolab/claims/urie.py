@@ -10,7 +10,10 @@ recognizer has to read the shape):
    trains on, `unseen` by one of the 4 it holds out, severity uniform 1-5 (as URIE's CUB sets);
 3. URIE's SK-UNet (reprolab.models.urie) is trained in front of the frozen CNN with the CNN's
    cross-entropy on the enhanced image only, on training images drawn distorted (one of the 15
-   seen corruptions or clean, severity 1-5: reprolab.data.corruptions.draw), as the official code;
+   seen corruptions or clean, severity 1-5: reprolab.data.corruptions.draw), as the official code,
+   except for two choices of ours that make a few hundred steps enough: its last conv starts at
+   zero (the enhancer starts as the identity; the official init is PyTorch's default) and
+   batches of 16;
 4. top-1 of the CNN alone and behind URIE on clean, seen and unseen test images.
 
 Run:
@@ -51,8 +54,10 @@ class Setting:
     recognizer_lr: float = 3e-3
     draws_per_image: int = 2      # distorted training draws per image: the pool the enhancer trains on
     enhancer_epochs: int = 5
+    identity_start: bool = True   # the enhancer's last conv starts at zero: output = input at step 0
     enhancer_lr: float = 1e-3
     batch_size: int = 32
+    enhancer_batch_size: int = 16  # more, smaller steps for the same compute
 
 
 def shape_image(rng: np.random.Generator, k: int) -> np.ndarray:
@@ -112,11 +117,14 @@ def train_enhancer(recognizer, x: torch.Tensor, y: torch.Tensor, setting: Settin
 
     torch.manual_seed(seed)
     enhancer = SKUNet()
+    if setting.identity_start:  # ours, not the official init: few steps must not start from noise
+        torch.nn.init.zeros_(enhancer.up3.weight)
+        torch.nn.init.zeros_(enhancer.up3.bias)
     optimizer = torch.optim.Adam(enhancer.parameters(), lr=setting.enhancer_lr, weight_decay=1e-3)
     generator = torch.Generator().manual_seed(seed + 1)
     enhancer.train()
     for _ in range(setting.enhancer_epochs):
-        for index in _batches(len(x), setting.batch_size, generator):
+        for index in _batches(len(x), setting.enhancer_batch_size, generator):
             optimizer.zero_grad()
             enhanced, _ = enhancer(x[index])
             F.cross_entropy(recognizer(enhanced), y[index]).backward()  # the recognizer's loss only
