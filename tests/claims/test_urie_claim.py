@@ -20,6 +20,6 @@ def test_urie_recovers_accuracy_lost_to_seen_and_unseen_distortions(learning):
     learning.at_least("clean minus seen, recognizer alone", m["baseline_top1_clean"] - m["baseline_top1_seen"], 25)
     # URIE recovers part of it, on the distortions it trained on and on the held-out ones
     learning.at_least("URIE gain on seen distortions", m["top1_seen"] - m["baseline_top1_seen"], 4)
-    learning.at_least("URIE gain on unseen distortions", m["top1_unseen"] - m["baseline_top1_unseen"], 2)
+    learning.at_least("URIE gain on unseen distortions", m["top1_unseen"] - m["baseline_top1_unseen"], 1)
     # without costing much on clean images (160 test images: one is 0.625 points)
     learning.at_least("URIE minus alone, clean", m["top1_clean"] - m["baseline_top1_clean"], -15)

@@ -38,7 +38,13 @@ import torch
 import torch.nn.functional as F
 
 from reprolab.data import corruptions
-from reprolab.data.fixtures.synthetic_images import COLOURS, SHAPES, background, jitter_colour, shape_mask
+from reprolab.data.fixtures.synthetic_images import (
+    COLOURS,
+    SHAPES,
+    background,
+    jitter_colour,
+    shape_mask,
+)
 
 SIZE = 32             # the corruptions need at least 32 px per side
 CLASSES = 4           # disc, square, triangle, cross

@@ -43,7 +43,15 @@ from reprolab.config import Options
 from reprolab.data import corruptions
 from reprolab.errors import ConfigError
 from reprolab.models.backbones import IMAGENET_INPUT
-from reprolab.tasks.base import TASKS, DataConfig, EvalConfig, ModelConfig, Split, SplitDescription, Task
+from reprolab.tasks.base import (
+    TASKS,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    Split,
+    SplitDescription,
+    Task,
+)
 
 RECOGNIZERS = ("resnet18", "resnet50", "resnet101", "vgg16", "small_cnn")
 
