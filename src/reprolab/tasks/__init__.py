@@ -11,6 +11,7 @@ from typing import Any
 from reprolab.errors import ConfigError, NotBuiltError
 from reprolab.tasks import (  # noqa: F401  (each module registers its task)
     box_regression,
+    enhancement,
     log_ratio,
     metric_learning,
     psa,
