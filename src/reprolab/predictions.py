@@ -40,6 +40,14 @@ the ground truth. Each task kind has one schema (the file's `reprolab` metadata 
     classes       list[int]          class indices (into `classes`), or the object each rough box
                                      was drawn around (`classes_are: objects`); absent for proposals
 
+``segmentation`` (wsss-cam, psa-affinity, semantic-segmentation): one row per image.
+
+    id              str          the sample id
+    pixels          int          labelled pixels (ground truth not 255)
+    correct         int          of them, predicted right
+    pixel_accuracy  float        correct / pixels (percent)
+    miou            float        mean IoU over the labels in the image's ground truth or prediction
+
 The metadata (`reprolab` key of the Parquet schema, JSON) holds `kind`, `dataset`, `split`
 (the evaluated split, `+`-joined when a query split searches a gallery split), `fingerprint`,
 `classes`, `recipe`, `run_id` and `profile`, so that a reader can check that the file belongs to the split
@@ -60,7 +68,7 @@ import torch.nn.functional as F
 from reprolab import atomic
 
 PREDICTIONS_FILE = "predictions.parquet"
-Kind = Literal["classification", "retrieval", "boxes"]
+Kind = Literal["classification", "retrieval", "boxes", "segmentation"]
 TOP_CLASSES = 5
 TOP_RETRIEVED = 10
 _META_KEY = b"reprolab"
@@ -162,6 +170,25 @@ def boxes(ids: Sequence[str], refined: torch.Tensor, inputs: torch.Tensor, score
     return Predictions("boxes", pd.DataFrame(table), {"classes": list(class_names), "classes_are": classes_are})
 
 
+def segmentation(ids: Sequence[str], confusions: torch.Tensor, labels: Sequence[str] = ()) -> Predictions:
+    """Per-image scores from each image's flattened [L * L] confusion matrix."""
+    from reprolab.metrics.segmentation import iou_per_class
+
+    if len(ids) != len(confusions):
+        raise ValueError(f"{len(ids)} sample ids for {len(confusions)} predictions")
+    size = int(round(confusions.shape[1] ** 0.5))
+    rows = []
+    for confusion in confusions.view(-1, size, size).double():
+        iou = iou_per_class(confusion)
+        seen = ~torch.isnan(iou)
+        pixels, correct = int(confusion.sum()), int(confusion.diagonal().sum())
+        rows.append((pixels, correct, 100.0 * correct / max(1, pixels),
+                     100.0 * float(iou[seen].mean()) if bool(seen.any()) else 0.0))
+    table = pd.DataFrame(rows, columns=["pixels", "correct", "pixel_accuracy", "miou"])
+    table.insert(0, "id", [str(i) for i in ids])
+    return Predictions("segmentation", table, {"classes": list(labels)})
+
+
 def write(path: Path, predictions: Predictions) -> Path:
     """Write the table and its metadata to `path` as Parquet, atomically."""
     import pyarrow as pa
@@ -188,9 +215,11 @@ def read(path: Path) -> Predictions:
     kind = meta.get("kind")
     required = {"classification": {"id", "target", "prediction", "confidence", "correct", "topk", "topk_scores"},
                 "retrieval": {"id", "retrieved", "distances"},
-                "boxes": {"id", "boxes", "input_boxes", "scores"}}.get(kind)
+                "boxes": {"id", "boxes", "input_boxes", "scores"},
+                "segmentation": {"id", "pixels", "correct", "pixel_accuracy", "miou"}}.get(kind)
     if required is None:
-        raise ValueError(f"{path}: unknown predictions kind {kind!r}; expected classification, retrieval or boxes")
+        raise ValueError(f"{path}: unknown predictions kind {kind!r}; expected classification, retrieval, "
+                         "boxes or segmentation")
     missing = required - set(table.column_names)
     if missing:
         raise ValueError(f"{path}: {kind} predictions lack the column(s) {', '.join(sorted(missing))}")

@@ -87,7 +87,7 @@ def write_derived_split(folder: Path, split: str, source: PreparedSplit, rows: D
         raise ValueError(f"derived split {split}: no samples kept (every row was filtered out)")
     classes = rows.classes if rows.classes is not None else (source.classes or None)
     if classes is not None:
-        bad = [label for label in rows.labels if not 0 <= int(label) < len(classes)]
+        bad = [label for label in rows.labels if int(label) != -1 and not 0 <= int(label) < len(classes)]
         if bad:
             raise ValueError(f"derived split {split}: labels {sorted(set(bad))[:5]} are not class "
                              f"indices (0..{len(classes) - 1})")
@@ -147,7 +147,8 @@ def write_derived_split(folder: Path, split: str, source: PreparedSplit, rows: D
     if classes is not None:
         counts = [0] * len(classes)
         for label in columns["label"]:
-            counts[label] += 1
+            if label != -1:  # -1: no single label (multi-label images)
+                counts[label] += 1
         class_counts = dict(zip(classes, counts, strict=True))
     info = {
         "dataset": source.info.get("dataset", source.dataset),

@@ -49,6 +49,9 @@ def build_optimizer(model_or_groups: nn.Module | Iterable[dict[str, Any]],
     if optim.name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum, nesterov=optim.nesterov,
                                weight_decay=weight_decay, **extra)
+    if optim.name == "adam":  # weight decay added to the gradient (coupled L2), as torch.optim.Adam
+        return torch.optim.Adam(groups, lr=lr, betas=optim.betas, eps=optim.eps, weight_decay=weight_decay,
+                                **extra)
     return torch.optim.AdamW(groups, lr=lr, betas=optim.betas, eps=optim.eps, weight_decay=weight_decay,
                              **extra)
 
@@ -77,8 +80,13 @@ def lr_factor(optim: TrainOptions | dict[str, Any], iters_per_epoch: int) -> Cal
 
         def after_warmup(it: int) -> float:
             return 1.0 / (1.0 + (it - warmup) * decay)
-    elif schedule == "poly":  # DANN/MSTN annealing (DSBN utils/train_utils.py:lr_poly)
-        alpha, power, steps = optim.poly_alpha, optim.poly_power, optim.poly_steps or total
+    elif schedule == "poly":  # psa/irn's PolyOptimizer: lr0 * (1 - step / max_step) ** power
+        power = optim.power
+
+        def after_warmup(it: int) -> float:
+            return max(0.0, 1 - (it - warmup) / max(1, total - warmup)) ** power
+    elif schedule == "dann":  # DANN/MSTN annealing (DSBN utils/train_utils.py:lr_poly)
+        alpha, power, steps = optim.dann_alpha, optim.dann_power, optim.dann_steps or total
 
         def after_warmup(it: int) -> float:
             return 1.0 / (1.0 + alpha * (it - warmup) / steps) ** power

@@ -79,7 +79,7 @@ def _set(raw: dict[str, Any], parts: list[str], text: str) -> None:
 def _block_override(parts: list[str]) -> bool:
     """Overrides of a task stage's model/data/optim/eval apply to its merged config, like
     `reprolab train` overrides (+ adds a key); the rest (init_from, options, ...) to the stage."""
-    return parts[0] in TASK_BLOCKS and parts[:2] != ["data", "train_from"]
+    return parts[0] in TASK_BLOCKS and parts[:2] not in (["data", "train_from"], ["data", "eval_from"])
 
 
 def _stages(recipe: Recipe, scoped: dict[str, list[str]]) -> dict[str, Stage]:
@@ -128,7 +128,7 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
     split_names: dict[str, dict[str, Any]] = {}
     for name, stage in stages.items():
         if stage.kind == "task":
-            data = {k: v for k, v in stage.data.items() if k != "train_from"}
+            data = {k: v for k, v in stage.data.items() if k not in ("train_from", "eval_from")}
             body = deep_merge({k: copy.deepcopy(base[k]) for k in OVERRIDABLE},
                               {"model": stage.model, "data": data, "optim": stage.optim, "eval": stage.eval})
             if profile == "tiny":
@@ -142,13 +142,21 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
                     "benchmark_spec": benchmark.model_dump(mode="json"), "seed": seed}
             if stage.train_from is not None:
                 made_by = specs[stage.train_from]["stage"]
-                spec["data"]["train_split"] = layout.split_ref(stage.train_from, made_by["split_name"])
+                spec["data"]["train_split"] = layout.split_ref(stage.train_from, derived_name(made_by))
+            if stage.eval_from is not None:
+                made_by = specs[stage.eval_from]["stage"]
+                spec["data"]["eval_split"] = layout.split_ref(stage.eval_from, derived_name(made_by))
             if stage.init_from is not None:
                 spec["init_from"] = {"stage": stage.init_from,
                                      "checkpoint": layout.relative(layout.checkpoint(stage.init_from))}
             spec["stage"] = {"name": name, "kind": "task", "inputs": stage.inputs,
                              "train_from": stage.train_from, "init_from": stage.init_from,
                              "final": name == last}
+            if stage.eval_from is not None:
+                spec["stage"]["eval_from"] = stage.eval_from
+            # what an inference stage `from` this one reads: the derived splits it trains / evaluates on
+            split_names[name] = {"train": spec["data"].get("train_split", split_names[name]["train"]),
+                                 "eval": spec["data"].get("eval_split", split_names[name]["eval"])}
         else:
             split_name = split_names[stage.from_][stage.split]
             if not isinstance(split_name, str):
@@ -175,8 +183,16 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
                     "stage": {"name": name, "kind": "inference", "inputs": stage.inputs,
                               "infer": stage.infer, "from": stage.from_, "split": stage.split,
                               "split_name": split_name, "options": parsed}}
+            if "/" in split_name:  # inferring on a derived split: name the output by its last part
+                spec["stage"]["derived_name"] = split_name.rsplit("/", 1)[-1]
         specs[name] = spec
     return specs
+
+
+def derived_name(stage: dict[str, Any]) -> str:
+    """The split name an inference stage writes (`<stage>/split/<name>`): its source split's name,
+    or the last part of it when the source is itself a derived split."""
+    return stage.get("derived_name", stage["split_name"])
 
 
 def spec_hash(spec: dict[str, Any]) -> str:

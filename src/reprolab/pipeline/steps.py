@@ -112,3 +112,7 @@ def predicted_labels(run: InferenceRun, options: PredictedLabelsOptions) -> Deri
         metrics["label_accuracy"] = 100.0 * sum(p == t for p, t in known) / len(known)
     return DerivedRows(indices=keep, labels=labels, columns={"score": [float(score[i]) for i in keep]},
                        metrics=metrics)
+
+
+# The weakly supervised segmentation steps (cams, rw-labels) register themselves on import.
+from reprolab.pipeline import wsss_steps  # noqa: E402,F401

@@ -8,6 +8,9 @@ task run (the default)
                 merged over the recipe's own blocks (after its `tiny:` block in the tiny profile)
     data.train_from: <inference stage>
                 train on that stage's derived split instead of the benchmark's training split
+    data.eval_from: <inference stage>
+                evaluate on that stage's derived split (e.g. the CAMs of the evaluation images
+                that a random walk propagates) instead of the benchmark's evaluation split
     init_from: <task stage>
                 start from that stage's final weights (reprolab.engine.init_from)
     tiny        what the tiny profile changes in this stage (model, data, optim, eval)
@@ -81,9 +84,10 @@ class Stage(BaseModel):
             if unknown:
                 raise ValueError(f"`tiny.{unknown[0]}`: a task stage's tiny block sets "
                                  f"{', '.join(TASK_BLOCKS)}")
-            train_from = self.data.get("train_from")
-            if train_from is not None and not isinstance(train_from, str):
-                raise ValueError(f"`data.train_from`: expected a stage name, got {train_from!r}")
+            for key in ("train_from", "eval_from"):
+                value = self.data.get(key)
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"`data.{key}`: expected a stage name, got {value!r}")
             return self
         stray = [f for f in ("task", *TASK_BLOCKS, "init_from") if f in given]
         if stray:
@@ -104,6 +108,10 @@ class Stage(BaseModel):
     def train_from(self) -> str | None:
         return self.data.get("train_from")
 
+    @property
+    def eval_from(self) -> str | None:
+        return self.data.get("eval_from")
+
     def references(self) -> list[tuple[str, str, str]]:
         """(key, stage named, the kind that key needs) for every stage this one reads."""
         if self.kind == "inference":
@@ -111,6 +119,8 @@ class Stage(BaseModel):
         refs = []
         if self.train_from is not None:
             refs.append(("data.train_from", self.train_from, "inference"))
+        if self.eval_from is not None:
+            refs.append(("data.eval_from", self.eval_from, "inference"))
         if self.init_from is not None:
             refs.append(("init_from", self.init_from, "task"))
         return refs

@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from reprolab.errors import ConfigError, NotBuiltError
-from reprolab.tasks import (  # noqa: F401  (register)
+from reprolab.tasks import (  # noqa: F401  (each module registers its task)
     box_regression,
     domain_adaptation,
+    enhancement,
     log_ratio,
     metric_learning,
+    psa,
+    segmentation,
     video_classification,
 )
 from reprolab.tasks.base import TASKS, SplitDescription, Task

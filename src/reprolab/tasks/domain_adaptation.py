@@ -319,7 +319,7 @@ class DomainAdaptation(Task):
         """adaptation_factor((i_iter - warmup_step) / max_step), i_iter counted from 1."""
         ipe = self.data_cfg.iterations_per_epoch
         warmup = int(round(self.options.warmup_epochs * ipe))
-        steps = self.options.poly_steps or self.options.epochs * ipe
+        steps = self.options.dann_steps or self.options.epochs * ipe
         return adaptation_factor((iteration - warmup) / steps, gamma=self.model_cfg.adaptation_gamma)
 
     def training_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
