@@ -99,6 +99,14 @@ def claims_metric_learning(session: nox.Session) -> None:
     _python(session, "-m", "reprolab.claims.metric_learning", *session.posargs)
 
 
+@nox.session(name="claims-urie-ubbr", venv_backend="none")
+def claims_urie_ubbr(session: nox.Session) -> None:
+    """URIE through a frozen classifier on corrupted shapes, then UBBR refining rough boxes (also of
+    a class held out of training), 3 seeds each; prints both tables. `-- --seeds 0 1` goes to both."""
+    _python(session, "-m", "reprolab.claims.urie", *session.posargs)
+    _python(session, "-m", "reprolab.claims.ubbr", *session.posargs)
+
+
 @nox.session(name="claims-dsbn", venv_backend="none")
 def claims_dsbn(session: nox.Session) -> None:
     """Source only < shared-BN MSTN < MSTN + DSBN < + stage 2 on the Office-31 fixture, 3 seeds each."""
