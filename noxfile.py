@@ -29,7 +29,8 @@ def _reprolab(session: nox.Session, *args: str) -> None:
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """The test suite, including the tiny end-to-end runs (the CI command)."""
-    _python(session, "-m", "pytest", *(session.posargs or ["-q"]))
+    # the 30 slowest tests are listed at the end, so CI logs show where its time goes
+    _python(session, "-m", "pytest", *(session.posargs or ["-q", "--durations=30"]))
 
 
 @nox.session(venv_backend="none")

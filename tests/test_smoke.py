@@ -37,6 +37,9 @@ NOT_BUILT_RECIPES: dict[str, str] = {
 }
 # Tiny profiles that do not reach their check yet: what was measured (seed 0, 2 threads) and what
 # is missing. Not strict: a machine where one passes reports XPASS, and the entry should then go.
+# Those in NOT_RUN_IN_CI are not trained by this test at all: each costs 1-2 CI minutes to end below
+# its check, and its code path is the one of a row that does learn (the SELFY and MotionSqueeze 16f
+# rows). `nox -s smoke` (reprolab reproduce --all --profile tiny) still trains them.
 _PSA_TINY = ("voc2012 tiny evaluates 10 (train) / 8 (val) images, fewer than 40; the tiny random walk "
              "is not above the CAMs yet (reproductions/psa/NOTES.md)")
 NOT_LEARNING_YET: dict[str, str] = {
@@ -69,6 +72,8 @@ NOT_LEARNING_YET: dict[str, str] = {
     "seg-deeplab-val": _PSA_TINY,
     "seg-r38-val": _PSA_TINY,
 }
+NOT_RUN_IN_CI = {"hmdb51-ms-tsm-r50-16f", "ucf101-ms-tsm-r50-16f", "sthv1-tsm-r50-16f", "sthv2-tsm-r50-16f",
+                 "kinetics400-ms-tsm-r50-16f"}
 _RUNS: dict[tuple[str, int], dict] = {}  # (tiny config hash, seed) -> result of the run
 
 
@@ -82,7 +87,8 @@ def _params() -> list:
         elif recipe.id in NOT_BUILT_RECIPES:
             marks.append(pytest.mark.xfail(strict=True, reason=NOT_BUILT_RECIPES[recipe.id]))
         elif recipe.id in NOT_LEARNING_YET:
-            marks.append(pytest.mark.xfail(strict=False, reason=NOT_LEARNING_YET[recipe.id]))
+            marks.append(pytest.mark.xfail(strict=False, run=recipe.id not in NOT_RUN_IN_CI,
+                                           reason=NOT_LEARNING_YET[recipe.id]))
         params.append(pytest.param(recipe.id, id=recipe.id, marks=marks))
     return params
 

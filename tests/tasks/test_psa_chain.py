@@ -2,11 +2,11 @@
 classifier, writes the CAM and dCRF derived splits, trains AffinityNet and scores the random walk
 on the fixture's train split, recording every stage.
 
-Measured on the fixture's train split (1 thread; seed 0 at 2 threads agreed to 0.03 with the
-earlier 20-epoch classifier): CAM mIoU 44.0 / 40.1 / 43.1 and CAM+RW 43.3 / 35.9 / 42.9 for seeds
-0 / 1 / 2. The random walk does not beat the CAMs on this fixture yet (-0.7, -4.2, -0.2), so
+Measured on the fixture's train split (88 train_aug / 48 train images, 1 thread): CAM mIoU
+39.4 / 34.9 / 38.9 and CAM+RW 41.4 / 34.7 / 36.9 for seeds 0 / 1 / 2 (seed 0 at 2 threads: 39.4 and
+41.2). The random walk does not beat the CAMs on this fixture yet (+2.0, -0.2, -2.0), so
 "CAM+RW > CAM" is a non-strict xfail until the tiny affinity learns the object bodies
-(reproductions/psa/NOTES.md); the CAM check has a margin of 10 points over the worst seed.
+(reproductions/psa/NOTES.md); the CAM check has a margin of 6.9 points over the worst seed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from reprolab.cli import main
 from tests.conftest import prepare_tiny, registry_checkout
 
-CAM_AT_LEAST = 30.0   # measured minimum 40.1 (seed 1); chance (uniform labels) is below 5
+CAM_AT_LEAST = 28.0   # measured minimum 34.9 (seed 1); chance (uniform labels) is below 5
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +46,9 @@ def chain(tmp_path_factory) -> dict:
 @pytest.mark.slow
 def test_every_stage_is_recorded_with_its_provenance(chain):
     records, result = chain["records"], chain["result"]
-    assert records["cams"]["outputs"]["samples"] == 24  # train_aug
-    assert records["cams-eval"]["outputs"]["samples"] == 10  # train
-    assert result["status"] == "ok" and result["split"]["samples"] == 10
+    assert records["cams"]["outputs"]["samples"] == 88  # train_aug
+    assert records["cams-eval"]["outputs"]["samples"] == 48  # train
+    assert result["status"] == "ok" and result["split"]["samples"] == 48
     assert [s["stage"] for s in result["provenance"]["stages"]] == ["cls", "cams", "cams-eval", "aff"]
     assert {k for k in result["metrics"] if k.startswith("iou/")} >= {"iou/background"}
     assert result["chance"]["miou"] < 5
@@ -62,7 +62,7 @@ def test_cams_are_well_above_chance(chain):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="tiny CAM+RW - CAM: -0.7, -4.2, -0.2 mIoU (seeds 0-2)")
+@pytest.mark.xfail(strict=False, reason="tiny CAM+RW - CAM: +2.0, -0.2, -2.0 mIoU (seeds 0-2)")
 def test_random_walk_beats_cams(chain):
     cam = chain["records"]["cls"]["metrics"]["miou"]
     rw = chain["result"]["metrics"]["miou"]
