@@ -51,6 +51,19 @@ def perf(session: nox.Session) -> None:
             *session.posargs)
 
 
+@nox.session(name="perf-gpu", venv_backend="none")
+def perf_gpu(session: nox.Session) -> None:
+    """Training clips/s and peak memory per model on one GPU, ours vs official (set
+    REPROLAB_OFFICIAL_SELFY / _MS / _PROXY_ANCHOR); `-- --tiny` on CPU. Not part of CI."""
+    _python(session, "benchmarks/perf/gpu_train.py", *session.posargs)
+
+
+@nox.session(name="perf-retrieval", venv_backend="none")
+def perf_retrieval(session: nox.Session) -> None:
+    """SOP-scale Recall@K against the measured float32 matmul bound. Not part of CI."""
+    _python(session, "benchmarks/perf/retrieval_bound.py", *session.posargs)
+
+
 @nox.session(name="parity-official", venv_backend="none")
 def parity_official(session: nox.Session) -> None:
     """Whole-network parity beside official checkouts (set REPROLAB_OFFICIAL_SELFY / _MS)."""

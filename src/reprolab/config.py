@@ -85,6 +85,10 @@ class TrainOptions(Options):
     clip_grad_value: float | None = Field(default=None, gt=0)
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
+    # GPU speed options, off by default and no-ops on CPU (benchmarks/perf/gpu_train.py measures them)
+    fused_optimizer: bool = Field(default=False, description="CUDA: the fused SGD / AdamW kernels")
+    compile: bool = Field(default=False, description="CUDA: torch.compile the training model")
+    cudnn_benchmark: bool = Field(default=False, description="CUDA: cudnn autotuning (not deterministic)")
     num_workers: int = Field(default=0, ge=0)
     eval_every: int = Field(default=1, ge=0, description="0: never during training")
     checkpoint_every: int = Field(default=0, ge=0, description="iterations; 0: epoch ends only")

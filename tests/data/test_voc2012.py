@@ -130,3 +130,23 @@ def test_sbd_masks_have_no_void(root):
     for i in range(len(data)):
         assert 255 not in np.unique(mask(data[i]))
         assert data[i].extra["image_labels"]
+
+
+def test_instance_masks_agree_with_the_class_masks(root):
+    """`objects` (VOC SegmentationObject, or SBD inst for SBD-only images): one class per instance,
+    the instances covering the class mask, touching same-class pairs among them."""
+    from PIL import Image
+
+    from reprolab.metrics.instance_segmentation import instances_from_voc
+
+    data = open_split("voc2012", "train_aug", "tiny", root=root)
+    sources, more_instances_than_classes = set(), 0
+    for i in range(len(data)):
+        sample = data[i]
+        m, objects = mask(sample), np.asarray(Image.open(io.BytesIO(sample.extra["objects"])))
+        instances = instances_from_voc(objects, m, sample.id)
+        assert np.array_equal(instances.masks.any(0), (m > 0) & (m != 255))
+        assert sorted({VOC_CLASSES[k - 1] for k in instances.labels}) == sorted(sample.extra["image_labels"].split())
+        sources.add(sample.extra["mask_source"])
+        more_instances_than_classes += len(instances.labels) > len(set(instances.labels.tolist()))
+    assert sources == {"voc", "sbd"} and more_instances_than_classes >= 3

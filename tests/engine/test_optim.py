@@ -55,3 +55,24 @@ def test_adamw_groups():
     assert isinstance(optimizer, torch.optim.AdamW)
     assert optimizer.param_groups[0]["betas"] == (0.9, 0.95)
     assert optimizer.param_groups[0]["weight_decay"] == 0.05
+
+
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+def test_fused_optimizer_makes_the_same_updates(name):
+    """`optim.fused_optimizer` (used on CUDA) picks torch's fused kernels; same update rule."""
+    from reprolab.engine.optim import build_optimizer
+
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(8, 4)) for _ in range(2)]
+    copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    options = {"name": name, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 2, "epochs": 1}
+    plain = build_optimizer([{"params": weights}], options)
+    fused = build_optimizer([{"params": copies}], options, fused=True)
+    assert fused.defaults["fused"] is True
+    for _ in range(3):
+        for params, optimizer in ((weights, plain), (copies, fused)):
+            optimizer.zero_grad()
+            sum((p ** 3).sum() for p in params).backward()
+            optimizer.step()
+    for w, c in zip(weights, copies, strict=True):
+        torch.testing.assert_close(w, c, rtol=1e-5, atol=1e-6)

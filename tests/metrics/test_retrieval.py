@@ -179,3 +179,36 @@ def test_leave_one_out_equals_searching_the_other_images_one_query_at_a_time():
     for k in (2, 5):
         assert ndcg[f"ndcg@{k}"] == pytest.approx(np.mean([n[f"ndcg@{k}"] for _, n in per_query]))
         assert ndcg[f"ndcg@{k}"] < 1.0  # the query's own zero distance is not the ideal retrieval
+
+
+@pytest.mark.parametrize("largest_class", [8, 100])  # members gathered / a label mask
+def test_blocked_first_hit_ranks_give_the_recall_of_the_neighbour_searches(largest_class):
+    from reprolab.metrics.retrieval import first_hit_ranks
+
+    g = torch.Generator().manual_seed(3)
+    labels = torch.cat([torch.randint(0, 60, (400,), generator=g),
+                        torch.full((largest_class,), 60), torch.tensor([61])])  # 61: a singleton
+    embeddings = torch.randn(len(labels), 24, generator=g)
+    ks = (1, 2, 4, 8, 100)
+    searched = {backend: recall_at_k(embeddings, labels, ks, backend=backend) for backend in ("torch", "faiss")}
+    for chunk in (None, 7):  # several query blocks, and one
+        assert recall_at_k(embeddings, labels, ks, chunk_size=chunk, backend="blocked") == searched["torch"]
+    assert searched["faiss"] == searched["torch"]
+    ranks = first_hit_ranks(embeddings, labels)
+    assert ranks[-1] == len(labels)  # the singleton is never a hit
+    # its definition, directly: other-class items scoring above the best same-class one
+    x = F.normalize(embeddings, dim=1)
+    scores = x @ x.T
+    scores.fill_diagonal_(float("-inf"))
+    same = labels[:, None] == labels[None, :]
+    best = scores.masked_fill(~same, float("-inf")).amax(1, keepdim=True)
+    expected = ((scores > best) & ~same).sum(1)
+    assert torch.equal(ranks[:-1], expected[:-1])
+
+
+def test_blocked_recall_counts_an_exact_tie_for_the_same_class_item():
+    embeddings = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.6, 0.8], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    # items 0 and 3 see a class mate and another-class item at the same score: hits;
+    # items 1 and 2 see each other (another class) first: misses
+    assert recall_at_k(embeddings, labels, ks=(1,), backend="blocked") == {"recall@1": 50.0}

@@ -2,10 +2,14 @@
 
     reprolab train <recipe> [--profile tiny|full] [--seed N] [--out RUN_DIR] [--device cpu|cuda]
                    [--resume] [key=value ...]
+    reprolab train <recipe> --slurm partition=P,nodes=N,gpus_per_node=G[,time=MIN,...] [--slurm-wait]
     reprolab evaluate <run-dir> [--metrics-out FILE] [--history-out FILE] [--device cpu|cuda]
 
 A bad recipe key or override value exits 2 before a run directory or a result is written.
-Multi-GPU: `torchrun --nproc-per-node N -m reprolab.cli train ...` (same for evaluate).
+Multi-GPU: `torchrun --nproc-per-node N -m reprolab.cli train ...` (same for evaluate); many
+nodes: the README's "Scale out". `--slurm` submits the same run through submitit
+(reprolab.engine.slurm): a flag of `train` rather than its own command, because every option of
+a run (recipe, profile, seed, --out, overrides) means the same there.
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--slurm", default=None, metavar="KEY=VALUE,...",
+                   help="submit to Slurm through submitit instead of training here; keys: partition, "
+                        "account, qos, constraint, nodes, gpus_per_node, cpus_per_task, mem_gb, "
+                        "time (minutes), signal_delay_s, max_requeues, job_name, cluster (slurm or "
+                        "local: submitit's local executor, to try a job here)")
+    p.add_argument("--slurm-wait", action="store_true",
+                   help="with --slurm: wait for the job and exit with its status (for DVC stages)")
+    p.add_argument("--slurm-dry-run", action="store_true",
+                   help="with --slurm: print the sbatch script and submit nothing")
     add_profile_and_overrides(p)
     p.set_defaults(handler=train_command)
 
@@ -59,6 +72,10 @@ def train_command(args: argparse.Namespace) -> int:
         os.environ["REPROLAB_NO_PROGRESS"] = "1"
     config = resolved_config(args.recipe, args.profile, args.overrides, args.seed)
     build_task(config)  # a bad key or value: exit 2 now, before any process group or run directory
+    if args.slurm:
+        return slurm_train(args, config)
+    if args.slurm_wait or args.slurm_dry_run:
+        raise UsageError("--slurm-wait and --slurm-dry-run go with --slurm")
     ctx = distributed.setup(args.device)
     try:
         trained = train_run(config, ctx, out=args.out, resume=args.resume,
@@ -70,6 +87,35 @@ def train_command(args: argparse.Namespace) -> int:
         distributed.teardown()
     if ctx.is_main:
         print(f"run directory: {trained.run_dir}\nnext: reprolab evaluate {trained.run_dir}")
+    return EXIT_OK
+
+
+def slurm_train(args: argparse.Namespace, config: dict) -> int:
+    from reprolab import paths
+    from reprolab.engine import slurm
+    from reprolab.results import new_run_id
+
+    options = slurm.SlurmOptions.parse(args.slurm)
+    # fixed now, so that a requeued job resumes the same directory
+    run_dir = (args.out or paths.runs_dir() / config["recipe"] / new_run_id(config["seed"])).absolute()
+    job = slurm.TrainJob(args.recipe, args.profile, list(args.overrides), args.seed, run_dir,
+                         device=args.device, resume=args.resume)
+    folder = slurm.submission_folder(run_dir)
+    if args.slurm_dry_run:
+        print(slurm.sbatch_script(options, folder), end="")
+        return EXIT_OK
+    submitted = slurm.submit(job, options)
+    print(f"submitted job {submitted.job_id} ({options.world_size} processes on "
+          f"{options.parameters['nodes']} node(s)); run directory: {run_dir}\nlogs: {folder}")
+    if not args.slurm_wait:
+        print(f"next, when it has finished: reprolab evaluate {run_dir}")
+        return EXIT_OK
+    try:
+        submitted.result()
+    except Exception as error:  # noqa: BLE001 - submitit's FailedJobError / UncompletedJobError
+        print(f"reprolab: job {submitted.job_id} failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"job {submitted.job_id} finished; run directory: {run_dir}\nnext: reprolab evaluate {run_dir}")
     return EXIT_OK
 
 

@@ -65,6 +65,15 @@ class Precision:
         return torch.autocast(device_type=self.device_type, dtype=self.dtype)
 
 
+def channels_last_(model: nn.Module) -> nn.Module:
+    """Make the 4-d weights (2-d convolutions) channels_last in place. `model.to(memory_format=
+    torch.channels_last)` raises on the 5-d weights of SELFY's 3-d convolutions."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.dim() == 4:
+            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    return model
+
+
 def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
     if isinstance(batch, torch.Tensor):
         batch = batch.to(device, non_blocking=True)
@@ -234,14 +243,16 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
     on_cuda = ctx.device.type == "cuda"
     channels_last = options.channels_last and on_cuda
     deterministic_algorithms(options.deterministic)
+    if on_cuda and options.cudnn_benchmark and not options.deterministic:
+        torch.backends.cudnn.benchmark = True
 
     seed_everything(seed)
     model = task.build_model()
     load_init_weights(model, config, verbose=verbose and ctx.is_main)  # init_from: another run's weights
     model = model.to(ctx.device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(task.param_groups(model), options)
+        channels_last_(model)
+    optimizer = build_optimizer(task.param_groups(model), options, fused=options.fused_optimizer and on_cuda)
 
     train_set = task.build_dataset("train")
     eval_set = task.build_dataset("eval")
@@ -280,6 +291,8 @@ def fit(task: Task, config: dict[str, Any], run_dir: Path, ctx: DistContext, *, 
     train_model: nn.Module = model
     if ctx.distributed:
         train_model = DistributedDataParallel(model, device_ids=[ctx.device.index] if on_cuda else None)
+    if options.compile and on_cuda:  # the loss and the optimizer step stay eager
+        train_model = torch.compile(train_model)
 
     def save_last(epoch: int, batch: int) -> None:
         states = distributed.all_gather_objects(ctx, rng_state())

@@ -35,8 +35,10 @@ def _groups(model_or_groups: nn.Module | Iterable[dict[str, Any]]) -> list[dict[
 
 
 def build_optimizer(model_or_groups: nn.Module | Iterable[dict[str, Any]],
-                    optim: TrainOptions | dict[str, Any]) -> torch.optim.Optimizer:
+                    optim: TrainOptions | dict[str, Any], *, fused: bool = False) -> torch.optim.Optimizer:
+    """SGD or AdamW over the groups; `fused`: torch's fused CUDA kernels (same update rule)."""
     optim = TrainOptions.of(optim)
+    extra = {"fused": True} if fused else {}
     lr, weight_decay = optim.lr, optim.weight_decay
     groups = []
     for group in _groups(model_or_groups):
@@ -46,8 +48,9 @@ def build_optimizer(model_or_groups: nn.Module | Iterable[dict[str, Any]],
                        "lr_mult": lr_mult, "wd_mult": wd_mult})
     if optim.name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum, nesterov=optim.nesterov,
-                               weight_decay=weight_decay)
-    return torch.optim.AdamW(groups, lr=lr, betas=optim.betas, eps=optim.eps, weight_decay=weight_decay)
+                               weight_decay=weight_decay, **extra)
+    return torch.optim.AdamW(groups, lr=lr, betas=optim.betas, eps=optim.eps, weight_decay=weight_decay,
+                             **extra)
 
 
 def lr_factor(optim: TrainOptions | dict[str, Any], iters_per_epoch: int) -> Callable[[int], float]:

@@ -89,4 +89,4 @@ def read_ndarray_file(path: str | Path) -> dict[str, np.ndarray]:
         raise ValueError(f"{path}: {len(arrays)} arrays but {len(names)} names; a checkpoint names every array")
     if r.pos != len(r.data):
         raise ValueError(f"{path}: {len(r.data) - r.pos} trailing bytes after the NDArray list")
-    return {name: array for name, array in zip(names, arrays) if array is not None}
+    return {name: array for name, array in zip(names, arrays, strict=True) if array is not None}

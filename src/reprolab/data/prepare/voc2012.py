@@ -11,7 +11,9 @@
   (the VOC server scores them).
 
 Payload: `image` (the JPEG bytes) and, except in test, `mask` (palette PNG: 0 background, 1-20
-the classes of `VOC_CLASSES`, 255 void). Label -1 (multi-label); `image_id` is the VOC id;
+the classes of `VOC_CLASSES`, 255 void) and `objects` (palette PNG of instance ids: 0 background,
+1.. the objects, 255 void; VOC's SegmentationObject, or SBD's inst/*.mat GTinst.Segmentation for
+SBD-only images: IRNet's instance ground truth, with `metrics.instance_segmentation.instances_from_voc`). Label -1 (multi-label); `image_id` is the VOC id;
 `image_labels` names the image's classes from every <object> of its Annotations XML, difficult
 ones included (as psa/irn's make_cls_labels.py).
 """
@@ -33,6 +35,7 @@ VOC_ARCHIVE = "VOCtrainval_11-May-2012.tar"
 VOC_TEST_ARCHIVE = "VOC2012test.tar"
 SBD_ARCHIVE = "benchmark.tgz"
 SHARD_SIZE = 256
+VERSION = 2  # 2: the `objects` (instance) payload
 
 
 def read_ids(path: Path) -> list[str]:
@@ -62,6 +65,15 @@ def sbd_mask(mat_path: Path) -> np.ndarray:
     if "GTcls" not in mat:
         raise ValueError(f"{mat_path}: no GTcls struct (is this an SBD cls/*.mat file?)")
     return np.asarray(mat["GTcls"].Segmentation, np.uint8)
+
+
+def sbd_instances(mat_path: Path) -> np.ndarray:
+    from scipy.io import loadmat
+
+    mat = loadmat(require(mat_path, "the SBD instance mask"), squeeze_me=True, struct_as_record=False)
+    if "GTinst" not in mat:
+        raise ValueError(f"{mat_path}: no GTinst struct (is this an SBD inst/*.mat file?)")
+    return np.asarray(mat["GTinst"].Segmentation, np.uint8)
 
 
 def voc_palette() -> list[int]:
@@ -105,11 +117,14 @@ def plan(ctx: PrepareContext) -> list[SplitPlan]:
         voc_mask = voc / "SegmentationClass" / f"{image_id}.png"
         if voc_mask.is_file():
             mask, source = voc_mask, "voc"
+            objects = require(voc / "SegmentationObject" / f"{image_id}.png", f"instance mask of {image_id}")
         else:
             mask, source = require(sbd / "cls" / f"{image_id}.mat", f"SBD mask of {image_id}"), "sbd"
+            objects = require(sbd / "inst" / f"{image_id}.mat", f"SBD instance mask of {image_id}")
         image = require(voc / "JPEGImages" / f"{image_id}.jpg", f"image {image_id}")
         labels = image_labels(voc / "Annotations" / f"{image_id}.xml")
-        return SampleSpec(id=prefix + image_id, label=-1, source={"image": str(image), "mask": str(mask)},
+        return SampleSpec(id=prefix + image_id, label=-1,
+                          source={"image": str(image), "mask": str(mask), "objects": str(objects)},
                           extra={"image_id": image_id, "image_labels": " ".join(labels),
                                  "mask_source": source, "in_seg_train": image_id in in_seg_train})
 
@@ -133,12 +148,16 @@ def encode(spec: SampleSpec, options: dict) -> dict:
 
     if "mask" not in spec.source:  # test: no labels
         return encode_image(spec.source["image"])
-    mask_path = Path(spec.source["mask"])
-    if mask_path.suffix == ".mat":
-        mask = mask_png(sbd_mask(mask_path))
-    else:
-        with Image.open(mask_path) as image:
+    def palette_png(key: str, from_mat) -> bytes:
+        path = Path(spec.source[key])
+        if path.suffix == ".mat":
+            return mask_png(from_mat(path))
+        with Image.open(path) as image:
             if image.mode != "P":
-                raise ValueError(f"{mask_path}: expected a palette PNG, got mode {image.mode}")
-        mask = mask_path.read_bytes()
-    return encode_image(spec.source["image"], mask=mask)
+                raise ValueError(f"{path}: expected a palette PNG, got mode {image.mode}")
+        return path.read_bytes()
+
+    payload = {"mask": palette_png("mask", sbd_mask)}
+    if "objects" in spec.source:
+        payload["objects"] = palette_png("objects", sbd_instances)
+    return encode_image(spec.source["image"], **payload)

@@ -65,7 +65,7 @@ class ResNet50IRN(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {}
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        for name, layer in zip(STAGES, (None, self.layer1, self.layer2, self.layer3, self.layer4)):
+        for name, layer in zip(STAGES, (None, self.layer1, self.layer2, self.layer3, self.layer4), strict=True):
             if layer is not None:
                 x = layer(x)
             if name in self.detach_after:
