@@ -116,3 +116,4 @@ def predicted_labels(run: InferenceRun, options: PredictedLabelsOptions) -> Deri
 
 # The weakly supervised segmentation steps (cams, rw-labels) register themselves on import.
 from reprolab.pipeline import wsss_steps  # noqa: E402,F401
+from reprolab.pipeline import irnet_steps  # noqa: E402,F401
