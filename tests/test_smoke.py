@@ -32,6 +32,8 @@ REGISTRY = load_registry(REPO)
 NOT_BUILT: dict[str, str] = {}
 # Tiny profiles that do not reach their check yet: what was measured (seed 0, 2 threads) and what
 # is missing. Not strict: a machine where one passes reports XPASS, and the entry should then go.
+_PSA_TINY = ("voc2012 tiny evaluates 10 (train) / 8 (val) images, fewer than 40; the tiny random walk "
+             "is not above the CAMs yet (reproductions/psa/NOTES.md)")
 NOT_LEARNING_YET: dict[str, str] = {
     "hmdb51-ms-tsm-r50-16f": "MS-TSM 16f on the 96 training clips ended at 39.6 top-1 after its 8 "
                              "epochs (threshold 60); needs more clips or epochs, not measured yet",
@@ -44,6 +46,23 @@ NOT_LEARNING_YET: dict[str, str] = {
                          "after 17 of 20 epochs; not measured on sthv2 yet",
     "kinetics400-ms-tsm-r50-16f": "same setting as hmdb51-ms-tsm-r50-16f (96 clips, 16 frames, 8 "
                                   "epochs), which ended at 39.6 top-1; not measured yet",
+    # PSA: the voc2012 tiny fixture scores 10 (train) / 8 (val) images, fewer than the 40 this test
+    # asks for (the fixture's size is the wsss-parts work); and on it the tiny random walk does not
+    # beat the CAMs yet (CAM 44.0 / 40.1 / 43.1, CAM+RW 43.3 / 35.9 / 42.9 mIoU, seeds 0 / 1 / 2),
+    # see reproductions/psa/NOTES.md
+    "cam-r38-train": _PSA_TINY,
+    "cam-r38-val": _PSA_TINY,
+    "cam-vgg16-train": _PSA_TINY,
+    "cam-vgg16-val": _PSA_TINY,
+    "rw-r38-train": _PSA_TINY,
+    "rw-r38-val": _PSA_TINY,
+    "rw-r38-train-cvpr": _PSA_TINY,
+    "rw-r38-val-cvpr": _PSA_TINY,
+    "rw-crf-r38-train-cvpr": _PSA_TINY,
+    "rw-vgg16-train": _PSA_TINY,
+    "rw-vgg16-val": _PSA_TINY,
+    "seg-deeplab-val": _PSA_TINY,
+    "seg-r38-val": _PSA_TINY,
 }
 _RUNS: dict[tuple[str, int], dict] = {}  # (tiny config hash, seed) -> result of the run
 
@@ -70,6 +89,14 @@ def tiny_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _tiny_config_hash(recipe_id: str) -> str:
     from reprolab.config import resolved_config
 
+    if REGISTRY.recipes[recipe_id].stages:  # a chain: every stage's spec, the recipe id left out
+        from reprolab.pipeline.resolve import load_chain
+
+        specs = load_chain(recipe_id, "tiny", [], None, REPO)[1]
+        shared = {name: {k: v for k, v in spec.items() if k not in {"recipe", "title"}}
+                  for name, spec in specs.items()}
+        text = json.dumps(shared, sort_keys=True, default=str).replace(f"/{recipe_id}/", "/<recipe>/")
+        return hashlib.sha256(text.encode()).hexdigest()
     config = resolved_config(recipe_id, "tiny", [], None)
     shared = {k: v for k, v in config.items() if k not in {"recipe", "title"}}
     return hashlib.sha256(json.dumps(shared, sort_keys=True, default=str).encode()).hexdigest()

@@ -135,3 +135,16 @@ def test_official_optimizer_puts_weight_decay_in_momentum():
     # tiny_dense's convolutions and fc8 have no bias; its BatchNorm joins the pretrained group
     assert {g["name"]: (g["lr_mult"], g["wd_mult"]) for g in official} == {"pretrained": (1, 1), "scratch": (10, 1)}
     assert all("momentum" not in g for g in groups(False))
+
+
+def test_dense_backbones_state_their_stride_and_levels():
+    from reprolab.models.segmentation.dense_backbones import DENSE_BACKBONES, dense_backbone, dense_output_stride
+
+    for name in ("tiny_dense", "resnet50_os8", "vgg16_largefov", "vgg16_largefov_aff", "vgg16_largefov_deeplab"):
+        backbone = dense_backbone(name).eval()
+        with torch.no_grad():
+            levels = backbone(torch.zeros(1, 3, 64, 96))
+        assert [level.shape[1] for level in levels] == list(backbone.level_channels), name
+        stride = dense_output_stride(name)
+        assert backbone.output_stride == stride and all(level.shape[-2:] == (64 // stride, 96 // stride) for level in levels), name
+    assert "resnet38" in DENSE_BACKBONES  # its parity: tests/parity/test_psa_parity.py

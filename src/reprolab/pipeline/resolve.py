@@ -142,10 +142,10 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
                     "benchmark_spec": benchmark.model_dump(mode="json"), "seed": seed}
             if stage.train_from is not None:
                 made_by = specs[stage.train_from]["stage"]
-                spec["data"]["train_split"] = layout.split_ref(stage.train_from, made_by["split_name"])
+                spec["data"]["train_split"] = layout.split_ref(stage.train_from, derived_name(made_by))
             if stage.eval_from is not None:
                 made_by = specs[stage.eval_from]["stage"]
-                spec["data"]["eval_split"] = layout.split_ref(stage.eval_from, made_by["split_name"])
+                spec["data"]["eval_split"] = layout.split_ref(stage.eval_from, derived_name(made_by))
             if stage.init_from is not None:
                 spec["init_from"] = {"stage": stage.init_from,
                                      "checkpoint": layout.relative(layout.checkpoint(stage.init_from))}
@@ -183,8 +183,16 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
                     "stage": {"name": name, "kind": "inference", "inputs": stage.inputs,
                               "infer": stage.infer, "from": stage.from_, "split": stage.split,
                               "split_name": split_name, "options": parsed}}
+            if "/" in split_name:  # inferring on a derived split: name the output by its last part
+                spec["stage"]["derived_name"] = split_name.rsplit("/", 1)[-1]
         specs[name] = spec
     return specs
+
+
+def derived_name(stage: dict[str, Any]) -> str:
+    """The split name an inference stage writes (`<stage>/split/<name>`): its source split's name,
+    or the last part of it when the source is itself a derived split."""
+    return stage.get("derived_name", stage["split_name"])
 
 
 def spec_hash(spec: dict[str, Any]) -> str:

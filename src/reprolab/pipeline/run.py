@@ -42,7 +42,7 @@ from reprolab.engine.runs import CONFIG_FILE
 from reprolab.errors import ReprolabError
 from reprolab.names import unknown_name
 from reprolab.pipeline.layout import StageLayout
-from reprolab.pipeline.resolve import load_chain, spec_hash, upstream
+from reprolab.pipeline.resolve import derived_name, load_chain, spec_hash, upstream
 
 
 class StageFailed(ReprolabError, RuntimeError):
@@ -232,7 +232,7 @@ def _infer(config: dict[str, Any], run: dict[str, Any], layout: StageLayout, ctx
 
     stage = config["stage"]
     source_stage = stage["from"]
-    outputs = {"split": layout.split_ref(run["stage"], stage["split_name"])}
+    outputs = {"split": layout.split_ref(run["stage"], derived_name(stage))}
     if not ctx.is_main:
         distributed.barrier(ctx)
         return outputs, {}
@@ -251,7 +251,7 @@ def _infer(config: dict[str, Any], run: dict[str, Any], layout: StageLayout, ctx
     rows = step.function(InferenceRun(task, model, dataset, source, predictions),
                          step.parse_options(stage["options"]))
     from_record = read_record(layout, source_stage) or {}
-    info = write_derived_split(layout.split_dir(run["stage"]), stage["split_name"], source, rows, derived={
+    info = write_derived_split(layout.split_dir(run["stage"]), derived_name(stage), source, rows, derived={
         "recipe": config["recipe"], "profile": config["profile"], "stage": run["stage"],
         "run_id": run["run_id"], "step": step.name, "options": stage["options"],
         "from": {"stage": source_stage, "run_id": from_record.get("run_id")},

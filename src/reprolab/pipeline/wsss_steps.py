@@ -54,7 +54,11 @@ def cams(run: InferenceRun, options: CamOptions) -> DerivedRows:
 
     from reprolab.data.datasets.masks import encode_array
     from reprolab.metrics.segmentation import confusion_matrix
-    from reprolab.models.segmentation.cam import background_from_alpha, cam_prediction, multiscale_cam
+    from reprolab.models.segmentation.cam import (
+        background_from_alpha,
+        cam_prediction,
+        multiscale_cam,
+    )
     from reprolab.models.segmentation.crf import dense_crf
 
     if options.crf_alphas and len(options.crf_alphas) != 2:

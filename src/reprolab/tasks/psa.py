@@ -61,7 +61,7 @@ class AffinityTask(WsssTask):
         from reprolab.models.segmentation.dense_backbones import DENSE_BACKBONES
 
         factory = DENSE_BACKBONES.get(self.model_cfg.backbone)
-        return int(getattr(factory(weights=None), "output_stride"))
+        return int(factory(weights=None).output_stride)
 
     def training_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         from reprolab.models.segmentation.affinity import affinity_loss, pair_labels

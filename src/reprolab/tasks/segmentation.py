@@ -26,7 +26,12 @@ from torch import nn
 
 from reprolab import predictions
 from reprolab.data.datasets.masks import VocImages
-from reprolab.metrics.segmentation import VOC_LABELS, chance_confusion, confusion_matrix, segmentation_metrics
+from reprolab.metrics.segmentation import (
+    VOC_LABELS,
+    chance_confusion,
+    confusion_matrix,
+    segmentation_metrics,
+)
 from reprolab.tasks.base import TASKS, DataConfig, EvalConfig, ModelConfig, Split, Task
 
 
@@ -180,8 +185,7 @@ def _maybe_frozen(model: nn.Module, freeze: bool) -> nn.Module:
 
 
 class SegmentationModelConfig(WsssModelConfig):
-    head: str = Field(default="largefov", description="largefov: DeepLab-LargeFOV's fc6-fc8 (dilation 12)")
-    dilation: int = Field(default=12, gt=0)
+    dropout: float = Field(default=0.5, ge=0, lt=1, description="before the 1x1 classifier (DeepLab's drop7)")
 
 
 class SegmentationDataConfig(WsssDataConfig):
@@ -195,20 +199,20 @@ class SegmentationEvalConfig(EvalConfig):
 
 
 class SegmentationNet(nn.Module):
-    """Dense backbone + DeepLab-LargeFOV-style classifier (3x3 dilated conv, two 1x1 convs)."""
+    """Dense backbone + dropout + a 1x1 classifier to the 21 labels (DeepLab-LargeFOV's fc8 on its
+    fc7; on ResNet-38, conv6), upsampled bilinearly to the input size."""
 
-    def __init__(self, backbone: nn.Module, num_labels: int = 21, width: int = 1024, dilation: int = 12):
+    def __init__(self, backbone: nn.Module, num_labels: int = 21, dropout: float = 0.5):
         super().__init__()
         self.backbone = backbone
-        channels = backbone.level_channels[-1]
-        width = min(width, 4 * channels)
-        self.classifier = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True), nn.Dropout2d(0.5),
-            nn.Conv2d(width, width, 1), nn.ReLU(inplace=True), nn.Dropout2d(0.5), nn.Conv2d(width, num_labels, 1))
-        self.from_scratch = [self.classifier]
+        self.dropout = nn.Dropout2d(dropout)
+        self.fc8 = nn.Conv2d(backbone.level_channels[-1], num_labels, 1)
+        nn.init.normal_(self.fc8.weight, std=0.01)
+        nn.init.zeros_(self.fc8.bias)
+        self.from_scratch = [self.fc8]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.classifier(self.backbone(x)[-1])
+        logits = self.fc8(self.dropout(self.backbone(x)[-1]))
         return F.interpolate(logits, x.shape[-2:], mode="bilinear", align_corners=False)
 
 
@@ -224,7 +228,7 @@ class SemanticSegmentation(WsssTask):
     default_splits = {"train": "train_aug", "eval": "val"}
 
     def build_model(self, *, pretrained: bool = True) -> nn.Module:
-        net = SegmentationNet(self.backbone(pretrained), dilation=self.model_cfg.dilation)
+        net = SegmentationNet(self.backbone(pretrained), dropout=self.model_cfg.dropout)
         return _maybe_frozen(net, self.model_cfg.freeze_bn)
 
     def build_dataset(self, split: Split) -> VocImages:

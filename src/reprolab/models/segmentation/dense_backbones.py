@@ -98,22 +98,44 @@ def resnet38(weights=None, frozen=("conv1a", "b2", "b2_1", "b2_2")) -> nn.Module
     return TappedBackbone(trunk, ("conv4", "conv5", "conv6"), (512, 1024, 4096))
 
 
-@DENSE_BACKBONES.register
-def vgg16_largefov(weights=None) -> nn.Module:
-    """PSA's VGG-16 trunk (vgg16_cls: fc6 dilation 1); levels conv4 / conv5 / fc7."""
+def _vgg16(weights, fc6_dilation: int) -> nn.Module:
     from reprolab.models.backbones.vgg16_largefov import vgg16_largefov as build
 
-    return TappedBackbone(build(weights), ("conv4", "conv5", "conv5fc"), (512, 512, 1024))
+    return TappedBackbone(build(weights, fc6_dilation=fc6_dilation), ("conv4", "conv5", "conv5fc"), (512, 512, 1024))
+
+
+@DENSE_BACKBONES.register
+def vgg16_largefov(weights=None) -> nn.Module:
+    """PSA's VGG-16 trunk as vgg16_cls builds it (fc6 dilation 1); levels conv4 / conv5 / fc7."""
+    return _vgg16(weights, 1)
+
+
+@DENSE_BACKBONES.register
+def vgg16_largefov_aff(weights=None) -> nn.Module:
+    """As vgg16_aff builds it: fc6 dilation 4."""
+    return _vgg16(weights, 4)
+
+
+@DENSE_BACKBONES.register
+def vgg16_largefov_deeplab(weights=None) -> nn.Module:
+    """DeepLab-LargeFOV: fc6 dilation 12 (the segmentation network of the "Ours-DeepLab" rows)."""
+    return _vgg16(weights, 12)
 
 
 def dense_backbone(name: str, weights=None) -> nn.Module:
     return DENSE_BACKBONES.get(name)(weights=weights)
 
 
+def dense_output_stride(name: str) -> int:
+    """The output stride of a dense backbone, without building it."""
+    DENSE_BACKBONES.get(name)
+    return TinyDense.output_stride if name == "tiny_dense" else 8
+
+
 def dense_input_config(name: str) -> dict:
     """How images are normalized for a dense backbone (its pretrained weights' convention)."""
     DENSE_BACKBONES.get(name)
-    if name == "vgg16_largefov":
+    if name.startswith("vgg16_largefov"):
         from reprolab.models.backbones.vgg16_largefov import VGG16_CAFFE_INPUT
 
         return VGG16_CAFFE_INPUT
