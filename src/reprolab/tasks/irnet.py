@@ -233,7 +233,8 @@ class IRNetTask(WsssTask):
         self._instances = {}
         metrics = instance_map([s[0] for s in stored], [s[2] for s in stored])
         blobs = instance_map([s[1] for s in stored], [s[2] for s in stored])
-        return {**metrics, **{f"blob_{k}": v for k, v in blobs.items()}}
+        return {"map@0.5": metrics["map50"], "map@0.75": metrics["map75"],
+                "blob_map@0.5": blobs["map50"], "blob_map@0.75": blobs["map75"]}
 
     def chance_metrics(self, outputs: torch.Tensor, targets: torch.Tensor, *, draws: int = 8) -> dict[str, float]:
         if self.eval_cfg.output == "semantic":

@@ -129,6 +129,8 @@ def dense_backbone(name: str, weights=None) -> nn.Module:
 def dense_output_stride(name: str) -> int:
     """The output stride of a dense backbone, without building it."""
     DENSE_BACKBONES.get(name)
+    if name in ("resnet50_irn", "tiny_irn"):
+        return 16  # IRNet's strides (2, 2, 2, 1)
     return TinyDense.output_stride if name == "tiny_dense" else 8
 
 
