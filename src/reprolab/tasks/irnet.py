@@ -229,8 +229,8 @@ class IRNetTask(WsssTask):
             return super().compute_metrics(outputs, targets)
         from reprolab.metrics.instance_segmentation import instance_map
 
-        stored = [self._instances[int(i)] for i in outputs[:, 0].tolist()]
-        self._instances = {}
+        stored = [self._instances.pop(int(i)) for i in outputs[:, 0].tolist()]
+        self._counts = [(len(s[0].labels), len(s[2].labels)) for s in stored]
         metrics = instance_map([s[0] for s in stored], [s[2] for s in stored])
         blobs = instance_map([s[1] for s in stored], [s[2] for s in stored])
         return {"map@0.5": metrics["map50"], "map@0.75": metrics["map75"],
@@ -244,4 +244,11 @@ class IRNetTask(WsssTask):
     def sample_predictions(self, dataset, outputs: torch.Tensor, targets: torch.Tensor):
         if self.eval_cfg.output == "semantic":
             return super().sample_predictions(dataset, outputs, targets)
-        return None
+        import pandas as pd
+
+        from reprolab.predictions import Predictions
+
+        ids = [str(dataset.split.ids[int(i)]) for i in outputs[:, 0].tolist()]
+        table = pd.DataFrame(self._counts, columns=["instances", "ground_truth_instances"])
+        table.insert(0, "id", ids)
+        return Predictions("instances", table)  # instance counts per image (IRNet instance masks)
