@@ -11,7 +11,7 @@ from typing import Any
 from reprolab.errors import ConfigError, NotBuiltError
 from reprolab.tasks import log_ratio, metric_learning, video_classification  # noqa: F401  (register)
 from reprolab.tasks import psa, segmentation  # noqa: F401  (register)
-from reprolab.tasks import irnet  # noqa: F401,E402  (register)
+from reprolab.tasks import deeplab_v2, irnet  # noqa: F401,E402  (register)
 from reprolab.tasks.base import TASKS, SplitDescription, Task
 
 
