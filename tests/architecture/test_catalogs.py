@@ -40,8 +40,8 @@ def test_every_loss_builds(name):
 
 
 def test_every_task_is_a_registered_class():
-    assert list_tasks() == ["log-ratio", "metric-learning", "psa-affinity", "semantic-segmentation",
-                            "video-classification", "wsss-cam"]
+    assert list_tasks() == ["deeplab-v2", "irnet", "log-ratio", "metric-learning", "psa-affinity",
+                            "semantic-segmentation", "video-classification", "wsss-cam"]
     for name in list_tasks():
         task = TASKS.get(name)
         assert {"Model", "Data", "Eval"} <= set(dir(task))
