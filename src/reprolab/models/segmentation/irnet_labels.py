@@ -62,6 +62,8 @@ def ir_label(image: np.ndarray, cams: np.ndarray, classes: np.ndarray, conf_fg_t
     ``cams``: (K, H, W) max-normalised full-size CAMs of the image's K classes, ``classes`` their
     VOC indices 1-20."""
     cams = np.asarray(cams, np.float64)
+    if not len(cams):  # no class: all background (the official CRF divides by n_labels - 1 = 0)
+        return np.zeros(image.shape[:2], np.uint8)
     keys = np.concatenate([[0], np.asarray(classes, np.int64)])
 
     def confident(threshold: float) -> np.ndarray:
