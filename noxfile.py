@@ -99,6 +99,14 @@ def claims_metric_learning(session: nox.Session) -> None:
     _python(session, "-m", "reprolab.claims.metric_learning", *session.posargs)
 
 
+@nox.session(name="claims-urie-ubbr", venv_backend="none")
+def claims_urie_ubbr(session: nox.Session) -> None:
+    """URIE through a frozen classifier on corrupted shapes, then UBBR refining rough boxes (also of
+    a class held out of training), 3 seeds each; prints both tables. `-- --seeds 0 1` goes to both."""
+    _python(session, "-m", "reprolab.claims.urie", *session.posargs)
+    _python(session, "-m", "reprolab.claims.ubbr", *session.posargs)
+
+
 def _papers() -> list[str]:
     # Read the folder names, not the YAML: listing sessions must work before anything is installed.
     return sorted(p.parent.name for p in (ROOT / "reproductions").glob("*/paper.yaml"))

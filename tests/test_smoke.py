@@ -30,6 +30,11 @@ from tests.learning import SUMMARY
 
 REGISTRY = load_registry(REPO)
 NOT_BUILT: dict[str, str] = {}
+# Single recipes whose trainer raises NotBuiltError (the rest of their paper runs): strict xfails.
+NOT_BUILT_RECIPES: dict[str, str] = {
+    "ubbr-discovery-voc2007": "UBBR object discovery: the paper's box selection across images could "
+                              "not be read (reproductions/ubbr/NOTES.md); the task raises NotBuiltError",
+}
 # Tiny profiles that do not reach their check yet: what was measured (seed 0, 2 threads) and what
 # is missing. Not strict: a machine where one passes reports XPASS, and the entry should then go.
 _PSA_TINY = ("voc2012 tiny evaluates 10 (train) / 8 (val) images, fewer than 40; the tiny random walk "
@@ -83,6 +88,8 @@ def _params() -> list:
         marks = [pytest.mark.slow, pytest.mark.learning(seed=recipe.tiny.get("seeds", recipe.seeds)[0])]
         if recipe.paper in NOT_BUILT:
             marks.append(pytest.mark.xfail(strict=True, reason=NOT_BUILT[recipe.paper]))
+        elif recipe.id in NOT_BUILT_RECIPES:
+            marks.append(pytest.mark.xfail(strict=True, reason=NOT_BUILT_RECIPES[recipe.id]))
         elif recipe.id in NOT_LEARNING_YET:
             marks.append(pytest.mark.xfail(strict=False, reason=NOT_LEARNING_YET[recipe.id]))
         params.append(pytest.param(recipe.id, id=recipe.id, marks=marks))

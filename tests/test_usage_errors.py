@@ -101,6 +101,18 @@ def test_reproduce(root, capsys, monkeypatch, overrides, named):
     _nothing_written(root)
 
 
+@pytest.mark.parametrize("recipe, command", [("toy-run", "train"), ("toyvid-chain", "run-stages")])
+def test_reproduce_runs_the_seeds_an_override_names(root, monkeypatch, recipe, command):
+    from reprolab.cli import reproduce
+
+    calls = []
+    monkeypatch.setattr(reproduce, "_cli", lambda *argv: calls.append(argv) or 0)
+    assert cli.main(["reproduce", "toy", "--recipe", recipe, "--profile", "tiny", "seeds=[5, 6]",
+                     "--seeds", "1"]) == 0
+    runs = [argv for argv in calls if argv[0] == command]
+    assert [argv[argv.index("--seed") + 1] for argv in runs] == ["5"]
+
+
 @pytest.mark.parametrize("argv, named", [
     (["reproduce", "toy", "--recipe", "toy-runn", "--profile", "tiny"], "toy-run"),
     (["reproduce", "toyy", "--profile", "tiny"], "toy"),

@@ -61,13 +61,13 @@ def describe_validation(error: ValidationError, where: str, recipe: str | None =
 # (reprolab.engine.loop, reprolab.engine.optim).
 class TrainOptions(Options):
     # optimizer (reprolab.engine.optim)
-    name: Literal["sgd", "adamw"] = "sgd"
+    name: Literal["sgd", "adamw", "adam"] = "sgd"  # adam: L2 in the gradient (torch.optim.Adam), as URIE
     lr: float = Field(ge=0)
     weight_decay: float = Field(default=0.0, ge=0)
     momentum: float = Field(default=0.9, ge=0)            # sgd
     nesterov: bool = False                                # sgd
-    betas: tuple[float, float] = (0.9, 0.999)             # adamw
-    eps: float = Field(default=1e-8, gt=0)                # adamw
+    betas: tuple[float, float] = (0.9, 0.999)             # adamw, adam
+    eps: float = Field(default=1e-8, gt=0)                # adamw, adam
     # learning-rate schedule, per iteration
     schedule: Literal["step", "cosine", "constant", "inverse", "poly"] = "constant"
     milestones: list[int] = Field(default_factory=list, description="step: epochs at which lr *= gamma")
@@ -79,7 +79,7 @@ class TrainOptions(Options):
     warmup_start_factor: float | None = Field(default=None, ge=0, le=1)
     # the loop (reprolab.engine.loop)
     batch_size: PositiveInt = Field(description="global batch, split evenly across ranks")
-    epochs: PositiveInt
+    epochs: int = Field(ge=0, description="0: no training; the run evaluates its initial weights (released ones)")
     drop_last: bool = True
     clip_grad_norm: float | None = Field(default=None, gt=0)
     clip_grad_value: float | None = Field(default=None, gt=0)

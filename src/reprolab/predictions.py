@@ -31,6 +31,15 @@ the ground truth. Each task kind has one schema (the file's `reprolab` metadata 
     label_distances      list[float]  label distance between the query and each retrieved
                                       sample, in the metric's units (x eval.label_distance_scale)
 
+``boxes`` (box-regression): one row per image.
+
+    id            str                the image id
+    boxes         list[list[float]]  the refined boxes (x1, y1, x2, y2) in letterboxed pixels
+    input_boxes   list[list[float]]  the boxes given to the regressor, same order
+    scores        list[float]        their scores (a detector's, or a proposal's support)
+    classes       list[int]          class indices (into `classes`), or the object each rough box
+                                     was drawn around (`classes_are: objects`); absent for proposals
+
 ``segmentation`` (wsss-cam, psa-affinity, semantic-segmentation): one row per image.
 
     id              str          the sample id
@@ -59,7 +68,7 @@ import torch.nn.functional as F
 from reprolab import atomic
 
 PREDICTIONS_FILE = "predictions.parquet"
-Kind = Literal["classification", "retrieval", "segmentation", "instances"]
+Kind = Literal["classification", "retrieval", "boxes", "segmentation", "instances"]
 TOP_CLASSES = 5
 TOP_RETRIEVED = 10
 _META_KEY = b"reprolab"
@@ -146,6 +155,21 @@ def _distances(query: torch.Tensor, reference: torch.Tensor, found: torch.Tensor
     return torch.cat(parts) if parts else torch.empty(0, found.shape[1])
 
 
+def boxes(ids: Sequence[str], refined: torch.Tensor, inputs: torch.Tensor, scores: torch.Tensor,
+          valid: torch.Tensor, classes: torch.Tensor | None = None, *, classes_are: str = "classes",
+          class_names: Sequence[str] = ()) -> Predictions:
+    """Per-image boxes before and after refinement; rows (B, M, ...) padded, `valid` (B, M)."""
+    if len(ids) != len(refined):
+        raise ValueError(f"{len(ids)} sample ids for {len(refined)} predictions")
+    table = {"id": [str(i) for i in ids],
+             "boxes": [r[v].tolist() for r, v in zip(refined, valid, strict=True)],
+             "input_boxes": [r[v].tolist() for r, v in zip(inputs, valid, strict=True)],
+             "scores": [r[v].tolist() for r, v in zip(scores, valid, strict=True)]}
+    if classes is not None:
+        table["classes"] = [r[v].tolist() for r, v in zip(classes, valid, strict=True)]
+    return Predictions("boxes", pd.DataFrame(table), {"classes": list(class_names), "classes_are": classes_are})
+
+
 def segmentation(ids: Sequence[str], confusions: torch.Tensor, labels: Sequence[str] = ()) -> Predictions:
     """Per-image scores from each image's flattened [L * L] confusion matrix."""
     from reprolab.metrics.segmentation import iou_per_class
@@ -191,10 +215,12 @@ def read(path: Path) -> Predictions:
     kind = meta.get("kind")
     required = {"classification": {"id", "target", "prediction", "confidence", "correct", "topk", "topk_scores"},
                 "retrieval": {"id", "retrieved", "distances"},
+                "boxes": {"id", "boxes", "input_boxes", "scores"},
                 "segmentation": {"id", "pixels", "correct", "pixel_accuracy", "miou"},
                 "instances": {"id", "instances", "ground_truth_instances"}}.get(kind)
     if required is None:
-        raise ValueError(f"{path}: unknown predictions kind {kind!r}; expected classification, retrieval, segmentation or instances")
+        raise ValueError(f"{path}: unknown predictions kind {kind!r}; expected classification, retrieval, "
+                         "boxes, segmentation or instances")
     missing = required - set(table.column_names)
     if missing:
         raise ValueError(f"{path}: {kind} predictions lack the column(s) {', '.join(sorted(missing))}")

@@ -17,8 +17,18 @@ from reprolab.models.backbones import create_backbone, list_backbones
 from reprolab.models.losses import build_loss, list_losses
 from reprolab.tasks import TASKS, list_tasks
 
+ENHANCERS = {"urie_skunet"}  # image -> (enhanced image, residual), no classes
 
-@pytest.mark.parametrize("name", list_models())
+
+@pytest.mark.parametrize("name", sorted(ENHANCERS))
+def test_every_enhancer_builds_and_keeps_the_image_shape(name):
+    model = create_model(name).eval()
+    with torch.no_grad():
+        enhanced, residual = model(torch.randn(1, 3, 32, 32))
+    assert enhanced.shape == residual.shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in ENHANCERS])
 def test_every_model_builds_and_runs(name):
     model = create_model(name, num_classes=3, num_segments=2, width_multiplier=0.25).eval()
     with torch.no_grad():
@@ -40,7 +50,8 @@ def test_every_loss_builds(name):
 
 
 def test_every_task_is_a_registered_class():
-    assert list_tasks() == ["deeplab-v2", "irnet", "log-ratio", "metric-learning", "psa-affinity",
+    assert list_tasks() == ["box-regression", "deeplab-v2", "enhancement", "irnet", "log-ratio", "metric-learning",
+                            "psa-affinity",
                             "semantic-segmentation", "video-classification", "wsss-cam"]
     for name in list_tasks():
         task = TASKS.get(name)

@@ -24,6 +24,7 @@ WEIGHTS = {
     "weights-resnet50-imagenet", "weights-resnet18-imagenet", "weights-resnet34-imagenet",
     "weights-resnet101-imagenet", "weights-bninception-imagenet", "weights-resnet38-imagenet",
     "weights-vgg16-imagenet",
+    "weights-urie-eccv2020",  # the released URIE enhancer (reproductions/urie)
 }
 
 

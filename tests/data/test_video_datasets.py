@@ -15,7 +15,7 @@ EXPECTED = {
     "diving48": {"v1_train": 96, "v1_test": 48, "v2_train": 92, "v2_test": 48},
     "kinetics400": {"train": 96, "val": 48},
     "finegym": {"gym99_train": 120, "gym99_val": 96, "gym288_train": 144, "gym288_val": 144},
-    "web-videos-voc": {"all": 6},
+    "web-videos-voc": {"all": 9},
 }
 
 

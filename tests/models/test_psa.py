@@ -138,7 +138,11 @@ def test_official_optimizer_puts_weight_decay_in_momentum():
 
 
 def test_dense_backbones_state_their_stride_and_levels():
-    from reprolab.models.segmentation.dense_backbones import DENSE_BACKBONES, dense_backbone, dense_output_stride
+    from reprolab.models.segmentation.dense_backbones import (
+        DENSE_BACKBONES,
+        dense_backbone,
+        dense_output_stride,
+    )
 
     for name in ("tiny_dense", "resnet50_os8", "vgg16_largefov", "vgg16_largefov_aff", "vgg16_largefov_deeplab"):
         backbone = dense_backbone(name).eval()

@@ -8,7 +8,7 @@ import pytest
 
 from reprolab.registry import Benchmark, PublishedRow
 from reprolab.report.aggregate import aggregate_runs
-from reprolab.report.compare import Verdict, compare_number, judge, row_verdict
+from reprolab.report.compare import Verdict, _numbers, compare_number, judge, row_verdict
 
 HIGHER = Benchmark(id="toy-val", dataset="toy", task="image-classification", eval_split="val",
                    metrics=["top1", "top5"])
@@ -112,3 +112,33 @@ def test_row_verdict_takes_the_worst_metric():
     assert row_verdict([c(Verdict.WITHIN), c(Verdict.ABOVE)]) is Verdict.ABOVE
     assert row_verdict([c(Verdict.WITHIN), c(Verdict.WITHIN)]) is Verdict.WITHIN
     assert row_verdict([c(Verdict.NOT_RUN)]) is Verdict.NOT_RUN
+
+
+def test_null_values_are_numbers_not_transcribed(make_run):
+    """A row listing its metrics with null values (URIE's tables: images on the project page) is
+    compared as "no published number", marked not transcribed, and obtained values are kept."""
+    from reprolab.report.render import format_verdict
+
+    row = PublishedRow(recipe="r", benchmark="toy-val", metrics={"top1": None, "top5": None},
+                       unavailable="paper Table 1 is an image; not read here", source="paper Table 1",
+                       verified=False)
+    assert row.not_transcribed
+    assert [metric for metric, _ in _numbers(row, HIGHER)] == ["top1", "top5"]
+    c = compare_number("alpha", 0, row, "top1", None, HIGHER, True,
+                       [make_run("r", 0, {"top1": 61.0})], aggregate_runs([make_run("r", 0, {"top1": 61.0})]))
+    assert c.verdict is Verdict.NO_NUMBER and c.not_transcribed and math.isnan(c.published)
+    assert c.obtained.mean == pytest.approx(61.0) and math.isnan(c.delta)
+    assert format_verdict(c) == "**no published number** (not transcribed)"
+    not_run = compare_number("alpha", 0, row, "top5", None, HIGHER, True, [], aggregate_runs([]))
+    assert not_run.verdict is Verdict.NO_NUMBER and format_verdict(not_run).endswith("(not transcribed)")
+    plotted = PublishedRow(recipe="r", benchmark="toy-val", unavailable="only plotted", source="paper Fig. 2",
+                           verified=False)
+    assert not plotted.not_transcribed
+
+
+def test_null_values_need_a_reason_and_no_numbers_beside_them():
+    with pytest.raises(ValueError, match="null value needs `unavailable"):
+        PublishedRow(benchmark="toy-val", metrics={"top1": None}, source="paper Table 1", verified=False)
+    with pytest.raises(ValueError, match="must not also give `metrics` values"):
+        PublishedRow(benchmark="toy-val", metrics={"top1": None, "top5": 80.0}, unavailable="partly read",
+                     source="paper Table 1", verified=False)

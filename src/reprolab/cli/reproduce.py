@@ -96,7 +96,10 @@ def _run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     prepared: set[str] = set()
     for recipe in recipes:
-        config = resolve(recipe, args.profile)
+        # With the command-line overrides, so that `seeds=[3]` decides which seeds run (the
+        # `stages.*` ones belong to the chain, checked above, not to the recipe-level keys).
+        recipe_level = [o for o in args.overrides if not o.lstrip("+").startswith("stages.")]
+        config = resolve(recipe, args.profile, recipe_level)
         # The profile decides what is read: the tiny profile trains from scratch, without weights.
         needed = [reg.benchmarks[recipe.benchmark].dataset, *config["data"].get("extra_datasets", [])]
         for dataset_id in needed:

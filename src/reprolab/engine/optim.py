@@ -49,6 +49,9 @@ def build_optimizer(model_or_groups: nn.Module | Iterable[dict[str, Any]],
     if optim.name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=optim.momentum, nesterov=optim.nesterov,
                                weight_decay=weight_decay, **extra)
+    if optim.name == "adam":  # weight decay added to the gradient (coupled L2), as torch.optim.Adam
+        return torch.optim.Adam(groups, lr=lr, betas=optim.betas, eps=optim.eps, weight_decay=weight_decay,
+                                **extra)
     return torch.optim.AdamW(groups, lr=lr, betas=optim.betas, eps=optim.eps, weight_decay=weight_decay,
                              **extra)
 

@@ -123,4 +123,12 @@ def ms_tsm_resnet50(**kwargs) -> TSN:
     return _video_model("resnet50", "ms", **kwargs)
 
 
+@register_model
+def urie_skunet(**kwargs) -> nn.Module:
+    """URIE's SK-UNet enhancer (reprolab.models.urie); ``forward(x) -> (enhanced, residual)``."""
+    from reprolab.models.urie import SKUNet
+
+    return SKUNet(**kwargs)
+
+
 __all__ = ["MODELS", "TSN", "create_model", "list_models", "param_groups", "register_model"]

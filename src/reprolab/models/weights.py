@@ -46,7 +46,13 @@ def load_matching_weights(model: nn.Module, path: Path) -> list[str]:
     saved = torch.load(path, map_location="cpu", weights_only=False)["model"]
     loadable = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(set(own) - set(loadable))
-    if len(skipped) > len(own) // 2:
+    # A model may say which of its parts a warm start fills (URIE: the recognizer of an earlier
+    # stage; its enhancer starts fresh); the architecture check then counts that part only.
+    scope = getattr(model, "init_from_scope", None)
+    if scope:
+        own = {k: v for k, v in own.items() if k.startswith(scope)}
+        loadable = {k: v for k, v in loadable.items() if k.startswith(scope)}
+    if len(set(own) - set(loadable)) > len(own) // 2:
         raise ValueError(f"{path}: only {len(loadable)} of {len(own)} tensors match this model; "
                          "is it a checkpoint of the same architecture?")
     model.load_state_dict(loadable, strict=False)

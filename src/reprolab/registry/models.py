@@ -177,10 +177,15 @@ class PublishedRow(Strict):
     recipe: str | None = Field(default=None, description="null: no recipe yet")
     benchmark: str
     setting: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="metric -> published value; null: the paper has a number we have not transcribed "
+                    "(then `unavailable` says why), so a reader with the paper fills in one value",
+    )
     unavailable: str | None = Field(
         default=None,
-        description="why the paper's number is not recorded (e.g. only plotted); then metrics is empty",
+        description="why the paper's number is not recorded (e.g. only plotted, or not transcribed); "
+                    "then metrics is empty or all null",
     )
     source: str = Field(min_length=3)
     verified: bool
@@ -191,9 +196,17 @@ class PublishedRow(Strict):
     def _numbers_or_reason(self) -> PublishedRow:
         if self.unavailable is None and not self.metrics:
             raise ValueError("a row needs `metrics`, or `unavailable: <why no number is recorded>`")
-        if self.unavailable is not None and self.metrics:
-            raise ValueError("a row with `unavailable` must not also give `metrics`")
+        if self.unavailable is not None and any(v is not None for v in self.metrics.values()):
+            raise ValueError("a row with `unavailable` must not also give `metrics` values "
+                             "(null values name the metrics not transcribed)")
+        if self.unavailable is None and any(v is None for v in self.metrics.values()):
+            raise ValueError("a metric with a null value needs `unavailable: <why it is not transcribed>`")
         return self
+
+    @property
+    def not_transcribed(self) -> bool:
+        """The paper has numbers for this row, not copied here yet (metrics given with null values)."""
+        return bool(self.metrics) and all(v is None for v in self.metrics.values())
 
 
 # --------------------------------------------------------------------------- recipes

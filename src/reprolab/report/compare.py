@@ -12,7 +12,9 @@ Rules (also printed in every report):
 - `not measured`: full runs succeeded but none recorded this metric.
 - `tiny only`: only tiny-profile runs exist. They are shown, never compared.
 - `no published number`: the paper's value for the row is not recorded (`unavailable:` in
-  published.yaml says why, e.g. it is only plotted); obtained values are still shown.
+  published.yaml says why, e.g. it is only plotted); obtained values are still shown. A row whose
+  metrics are listed with null values has a number in the paper that is not transcribed yet: it
+  reads "no published number (not transcribed)".
 - `not run`: the recipe exists but has no run. `no recipe yet`: the row names no recipe (or one
   that does not exist; `reprolab report --check` flags that).
 """
@@ -87,6 +89,7 @@ class Comparison:
     runs_ok: int = 0
     runs_failed: int = 0
     error: str | None = None
+    not_transcribed: bool = False  # the paper has the number; published.yaml does not yet
 
     @property
     def delta(self) -> float:
@@ -135,9 +138,10 @@ def compare_number(
     base = dict(
         paper=paper, row=index, benchmark=row.benchmark, split=", ".join(benchmark.eval_splits) if benchmark else "",
         setting=dict(row.setting), metric=metric,
-        published=float(value), tolerance=row.tolerance.abs,
+        published=math.nan if value is None else float(value), tolerance=row.tolerance.abs,
         lower_is_better=benchmark is not None and metric in benchmark.lower_is_better,
         source=row.source, verified=row.verified, note=row.note, recipe=row.recipe,
+        not_transcribed=row.not_transcribed,
     )
     if row.recipe is None:
         return Comparison(**base, verdict=Verdict.NO_RECIPE)
@@ -153,7 +157,7 @@ def compare_number(
         if obtained is None:
             return Comparison(**base, verdict=Verdict.NOT_MEASURED, **counts,
                               error=f"no successful run recorded metric {metric!r}")
-        verdict = (Verdict.NO_NUMBER if math.isnan(value)
+        verdict = (Verdict.NO_NUMBER if value is None or math.isnan(value)
                    else judge(obtained.mean, float(value), row.tolerance.abs, base["lower_is_better"]))
         error = _latest_error(full_failed) if full_failed else None
         return Comparison(**base, verdict=verdict, obtained=obtained, error=error, **counts)
@@ -169,13 +173,15 @@ def compare_number(
                               error=f"tiny profile: {_latest_error(tiny_failed)}")
         return Comparison(**base, verdict=Verdict.TINY_ONLY, **tiny_counts,
                           obtained=_obtained(aggregates, row.recipe, "tiny", metric))
-    return Comparison(**base, verdict=Verdict.NO_NUMBER if math.isnan(value) else Verdict.NOT_RUN)
+    return Comparison(**base, verdict=Verdict.NO_NUMBER if value is None or math.isnan(value) else Verdict.NOT_RUN)
 
 
 def _numbers(row: PublishedRow, benchmark: Benchmark | None) -> list[tuple[str, float]]:
     """The row's published numbers; a row without numbers stands for its benchmark's metrics."""
     if row.unavailable is None:
         return list(row.metrics.items())
+    if row.metrics:  # null values: the metrics the paper reports, not transcribed
+        return [(metric, math.nan) for metric in row.metrics]
     return [(metric, math.nan) for metric in (benchmark.metrics if benchmark else ["—"])]
 
 

@@ -100,6 +100,8 @@ def format_verdict(c: Comparison) -> str:
     if c.verdict is Verdict.FAILED:
         return f"**failed**: {_first_line(c.error or '')}"
     text = f"**{c.verdict}**"
+    if c.verdict is Verdict.NO_NUMBER and c.not_transcribed:
+        text += " (not transcribed)"
     if c.verdict in (Verdict.WITHIN, Verdict.ABOVE, Verdict.BELOW):
         text += f" (tol ±{_value(c.tolerance)})"
     if c.error and c.verdict is not Verdict.FAILED:
@@ -265,13 +267,15 @@ def render_paper(report: PaperReport, figure_paths: dict[str, Path], profile: st
             delta = "—" if math.isnan(c.delta) else f"{c.delta:+.2f}"
             source = f"{c.source} ({'verified' if c.verified else 'unverified'})"
             benchmark = f"{c.benchmark} ({c.split})" if c.split else c.benchmark
-            table.append([c.row, benchmark, _setting(c.setting), c.metric, _value(c.published),
+            published = "not transcribed" if c.not_transcribed else _value(c.published)
+            table.append([c.row, benchmark, _setting(c.setting), c.metric, published,
                           format_obtained(c.obtained), delta, format_verdict(c), source, run_cell])
         lines += [_table(table, ["Row", "Benchmark", "Setting", "Metric", "Published",
                                  "Obtained (mean ± std, n)", "Delta", "Verdict", "Source", "Run"]), ""]
         notes = [f"- Row {i} ({row.benchmark}): {' '.join(text.split())}"
                  for i, row in enumerate(rows)
-                 for text in (f"no published number: {row.unavailable}" if row.unavailable else "",
+                 for text in (f"no published number{' (not transcribed)' if row.not_transcribed else ''}: "
+                              f"{row.unavailable}" if row.unavailable else "",
                               row.note) if text]
         if notes:
             lines += ["### Row notes", "", *notes, ""]

@@ -9,9 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from reprolab.errors import ConfigError, NotBuiltError
-from reprolab.tasks import log_ratio, metric_learning, video_classification  # noqa: F401  (register)
-from reprolab.tasks import psa, segmentation  # noqa: F401  (register)
-from reprolab.tasks import deeplab_v2, irnet  # noqa: F401,E402  (register)
+from reprolab.tasks import (  # noqa: F401  (each module registers its task)
+    box_regression,
+    deeplab_v2,
+    enhancement,
+    irnet,
+    log_ratio,
+    metric_learning,
+    psa,
+    segmentation,
+    video_classification,
+)
 from reprolab.tasks.base import TASKS, SplitDescription, Task
 
 
