@@ -68,7 +68,7 @@ import torch.nn.functional as F
 from reprolab import atomic
 
 PREDICTIONS_FILE = "predictions.parquet"
-Kind = Literal["classification", "retrieval", "boxes", "segmentation"]
+Kind = Literal["classification", "retrieval", "boxes", "segmentation", "instances"]
 TOP_CLASSES = 5
 TOP_RETRIEVED = 10
 _META_KEY = b"reprolab"
@@ -216,10 +216,11 @@ def read(path: Path) -> Predictions:
     required = {"classification": {"id", "target", "prediction", "confidence", "correct", "topk", "topk_scores"},
                 "retrieval": {"id", "retrieved", "distances"},
                 "boxes": {"id", "boxes", "input_boxes", "scores"},
-                "segmentation": {"id", "pixels", "correct", "pixel_accuracy", "miou"}}.get(kind)
+                "segmentation": {"id", "pixels", "correct", "pixel_accuracy", "miou"},
+                "instances": {"id", "instances", "ground_truth_instances"}}.get(kind)
     if required is None:
         raise ValueError(f"{path}: unknown predictions kind {kind!r}; expected classification, retrieval, "
-                         "boxes or segmentation")
+                         "boxes, segmentation or instances")
     missing = required - set(table.column_names)
     if missing:
         raise ValueError(f"{path}: {kind} predictions lack the column(s) {', '.join(sorted(missing))}")

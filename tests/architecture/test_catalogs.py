@@ -50,7 +50,8 @@ def test_every_loss_builds(name):
 
 
 def test_every_task_is_a_registered_class():
-    assert list_tasks() == ["box-regression", "domain-adaptation", "enhancement", "log-ratio", "metric-learning", "psa-affinity",
+    assert list_tasks() == ["box-regression", "deeplab-v2", "domain-adaptation", "enhancement", "irnet",
+                            "log-ratio", "metric-learning", "psa-affinity",
                             "semantic-segmentation", "video-classification", "wsss-cam"]
     for name in list_tasks():
         task = TASKS.get(name)

@@ -11,8 +11,10 @@ from typing import Any
 from reprolab.errors import ConfigError, NotBuiltError
 from reprolab.tasks import (  # noqa: F401  (each module registers its task)
     box_regression,
+    deeplab_v2,
     domain_adaptation,
     enhancement,
+    irnet,
     log_ratio,
     metric_learning,
     psa,

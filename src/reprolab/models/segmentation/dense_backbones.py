@@ -129,6 +129,8 @@ def dense_backbone(name: str, weights=None) -> nn.Module:
 def dense_output_stride(name: str) -> int:
     """The output stride of a dense backbone, without building it."""
     DENSE_BACKBONES.get(name)
+    if name in ("resnet50_irn", "tiny_irn"):
+        return 16  # IRNet's strides (2, 2, 2, 1)
     return TinyDense.output_stride if name == "tiny_dense" else 8
 
 
@@ -142,3 +144,19 @@ def dense_input_config(name: str) -> dict:
     from reprolab.models.backbones.resnet38 import RESNET38_INPUT
 
     return RESNET38_INPUT  # ImageNet mean / std, RGB in [0, 1]: resnet38, resnet50_os8, tiny_dense
+
+
+@DENSE_BACKBONES.register
+def resnet50_irn(weights=None) -> nn.Module:
+    """IRNet's ResNet-50 (strides 2, 2, 2, 1; reprolab.models.segmentation.irnet_backbones)."""
+    from reprolab.models.segmentation.irnet_backbones import resnet50_irn_backbone
+
+    return resnet50_irn_backbone(weights)
+
+
+@DENSE_BACKBONES.register
+def tiny_irn(weights=None) -> nn.Module:
+    """IRNet's five strides on a small net (the tiny profile's stand-in for resnet50_irn)."""
+    from reprolab.models.segmentation.irnet_backbones import tiny_irn_backbone
+
+    return tiny_irn_backbone(weights)

@@ -53,20 +53,23 @@ class MeanShift(nn.Module):
 
 
 class IRNet(nn.Module):
-    def __init__(self, backbone: nn.Module | None = None):
+    def __init__(self, backbone: nn.Module | None = None,
+                 stage_channels: tuple[int, int, int, int, int] = (64, 256, 512, 1024, 2048)):
+        """``stage_channels``: the widths of x1-x5 (ResNet-50's; a smaller trunk in the tiny profile)."""
         super().__init__()
         self.backbone = backbone if backbone is not None else ResNet50IRN(detach_after=DETACH_ALL)
-        self.fc_edge1 = _branch(64, 32, 4)
-        self.fc_edge2 = _branch(256, 32, 4)
-        self.fc_edge3 = _branch(512, 32, 4, 2)
-        self.fc_edge4 = _branch(1024, 32, 4, 4)
-        self.fc_edge5 = _branch(2048, 32, 4, 4)
+        c1, c2, c3, c4, c5 = stage_channels
+        self.fc_edge1 = _branch(c1, 32, 4)
+        self.fc_edge2 = _branch(c2, 32, 4)
+        self.fc_edge3 = _branch(c3, 32, 4, 2)
+        self.fc_edge4 = _branch(c4, 32, 4, 4)
+        self.fc_edge5 = _branch(c5, 32, 4, 4)
         self.fc_edge6 = nn.Conv2d(160, 1, 1, bias=True)
-        self.fc_dp1 = _branch(64, 64, 8)
-        self.fc_dp2 = _branch(256, 128, 16)
-        self.fc_dp3 = _branch(512, 256, 16)
-        self.fc_dp4 = _branch(1024, 256, 16, 2)
-        self.fc_dp5 = _branch(2048, 256, 16, 2)
+        self.fc_dp1 = _branch(c1, 64, 8)
+        self.fc_dp2 = _branch(c2, 128, 16)
+        self.fc_dp3 = _branch(c3, 256, 16)
+        self.fc_dp4 = _branch(c4, 256, 16, 2)
+        self.fc_dp5 = _branch(c5, 256, 16, 2)
         self.fc_dp6 = _branch(768, 256, 16, 2)
         self.mean_shift = MeanShift(2)
         self.fc_dp7 = nn.Sequential(nn.Conv2d(448, 256, 1, bias=False), nn.GroupNorm(16, 256),

@@ -169,3 +169,21 @@ def instance_labels(cams: torch.Tensor, classes: np.ndarray, boundary: torch.Ten
             out_scores.append(0.0 if small else float(walk_up[channel][segment].max()))
     return {"mask": np.array(masks, bool).reshape(-1, *size), "class": np.array(labels, np.int64),
             "score": np.array(out_scores)}
+
+
+def cam_blob_instances(cams: torch.Tensor, classes: np.ndarray, size: tuple[int, int], threshold: float = 0.25):
+    """The baseline IRNet's instances are compared with: every connected region (4-connectivity)
+    of a class's x4-upsampled stride-4 CAM above ``threshold`` is an instance, scored by its max."""
+    from skimage.measure import label
+
+    from reprolab.metrics.instance_segmentation import Instances
+
+    up = F.interpolate(cams[None].float(), scale_factor=4, mode="bilinear", align_corners=False)[0, :, :size[0], :size[1]]
+    masks, labels, scores = [], [], []
+    for channel, k in enumerate(np.asarray(classes)):
+        components = label(up[channel].numpy() > threshold, connectivity=1)
+        for j in range(1, components.max() + 1):
+            masks.append(components == j)
+            labels.append(int(k))
+            scores.append(float(up[channel].numpy()[components == j].max()))
+    return Instances(np.array(masks, bool).reshape(-1, *size), np.array(labels, np.int64), np.array(scores))
