@@ -40,10 +40,6 @@ NOT_BUILT_RECIPES: dict[str, str] = {
 # Those in NOT_RUN_IN_CI are not trained by this test at all: each costs 1-2 CI minutes to end below
 # its check, and its code path is the one of a row that does learn (the SELFY and MotionSqueeze 16f
 # rows). `nox -s smoke` (reprolab reproduce --all --profile tiny) still trains them.
-_PSA_TINY = ("voc2012 tiny evaluates 10 (train) / 8 (val) images, fewer than 40; the tiny random walk "
-             "is not above the CAMs yet (reproductions/psa/NOTES.md)")
-_IRNET_TINY = ("voc2012 tiny evaluates 10 (train) / 8 (val) images, fewer than 40; the tiny IRNet walk "
-               "and instances are not above the CAMs / CAM blobs at every seed yet (reproductions/irnet/NOTES.md)")
 NOT_LEARNING_YET: dict[str, str] = {
     "hmdb51-ms-tsm-r50-16f": "MS-TSM 16f on the 96 training clips ended at 39.6 top-1 after its 8 "
                              "epochs (threshold 60); needs more clips or epochs, not measured yet",
@@ -56,30 +52,6 @@ NOT_LEARNING_YET: dict[str, str] = {
                          "after 17 of 20 epochs; not measured on sthv2 yet",
     "kinetics400-ms-tsm-r50-16f": "same setting as hmdb51-ms-tsm-r50-16f (96 clips, 16 frames, 8 "
                                   "epochs), which ended at 39.6 top-1; not measured yet",
-    # PSA: the voc2012 tiny fixture scores 10 (train) / 8 (val) images, fewer than the 40 this test
-    # asks for (the fixture's size is the wsss-parts work); and on it the tiny random walk does not
-    # beat the CAMs yet (CAM 44.0 / 40.1 / 43.1, CAM+RW 43.3 / 35.9 / 42.9 mIoU, seeds 0 / 1 / 2),
-    # see reproductions/psa/NOTES.md
-    "cam-r38-train": _PSA_TINY,
-    "cam-r38-val": _PSA_TINY,
-    "cam-vgg16-train": _PSA_TINY,
-    "cam-vgg16-val": _PSA_TINY,
-    "rw-r38-train": _PSA_TINY,
-    "rw-r38-val": _PSA_TINY,
-    "rw-r38-train-cvpr": _PSA_TINY,
-    "rw-r38-val-cvpr": _PSA_TINY,
-    "rw-crf-r38-train-cvpr": _PSA_TINY,
-    "rw-vgg16-train": _PSA_TINY,
-    "rw-vgg16-val": _PSA_TINY,
-    "seg-deeplab-val": _PSA_TINY,
-    "seg-r38-val": _PSA_TINY,
-    # IRNet: the same fixture (10 train / 8 val images), and the tiny walk / instances do not beat
-    # the CAMs / CAM blobs at every seed yet (walk - CAM +6.3 / +2.1 / -6.2 mIoU, seeds 0-2; val
-    # mAP50 25.6 vs blobs 38.3, seed 0), see reproductions/irnet/NOTES.md
-    "cam-r50-train": _IRNET_TINY,
-    "irn-sem-r50-train": _IRNET_TINY,
-    "irn-ins-r50-val": _IRNET_TINY,
-    "seg-deeplab-r50-val": _IRNET_TINY,
 }
 NOT_RUN_IN_CI = {"hmdb51-ms-tsm-r50-16f", "ucf101-ms-tsm-r50-16f", "sthv1-tsm-r50-16f", "sthv2-tsm-r50-16f",
                  "kinetics400-ms-tsm-r50-16f"}

@@ -25,8 +25,8 @@ def mask(sample) -> np.ndarray:
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("voc")
     assert {s: r.samples for s, r in prepare_tiny(root, "voc2012").items()} == {
-        "train_aug": 24, "train": 10, "val": 8, "test": 6}
-    assert {s: r.samples for s, r in prepare_tiny(root, "sbd").items()} == {"train": 20, "val": 5}
+        "train_aug": 88, "train": 48, "val": 48, "test": 6}
+    assert {s: r.samples for s, r in prepare_tiny(root, "sbd").items()} == {"train": 78, "val": 19}
     return root
 
 
@@ -44,7 +44,7 @@ def test_train_aug_is_the_union_minus_val(root):
     flagged = [train_aug[i].id for i in range(len(train_aug)) if train_aug[i].extra["in_seg_train"]]
     assert sorted(flagged) == sorted(seg_train)
     sources = [train_aug[i].extra["mask_source"] for i in range(len(train_aug))]
-    assert sources.count("voc") == 10 and sources.count("sbd") == 14
+    assert sources.count("voc") == 48 and sources.count("sbd") == 40
     train = open_split("voc2012", "train", "tiny", root=root)
     assert train.ids == [f"train/{i}" for i in seg_train]
     assert [train[i].extra["image_id"] for i in range(len(train))] == seg_train
