@@ -157,3 +157,21 @@ def test_browse_a_chain_stage_shows_its_cams_and_pseudo_labels(voc_root, tmp_pat
         shown = np.array(result["cam"][i], np.float64) / 255
         assert np.abs(shown - scores[0]).max() <= 0.5 / 255 + 1e-6
     assert result["range"] == [0, 255] and sum(c is not None for c in result["cam"]) > 0
+
+
+def test_a_stage_is_named_by_its_chain_or_by_a_run_of_the_chain(voc_root):
+    from reprolab.data.browse import stage_split
+    from reprolab.errors import UsageError
+    from reprolab.pipeline.layout import StageLayout
+
+    layout = StageLayout("other-chain", "tiny", voc_root)
+    (layout.split_dir("cams") / "train_aug.json").parent.mkdir(parents=True)
+    (layout.split_dir("cams") / "train_aug.json").write_text("{}")
+    layout.run_dir("cls").mkdir(parents=True)
+    expected = ("tiny", "runs/other-chain/tiny/stages/cams/split/train_aug")
+    assert stage_split("other-chain", "cams", None, None, voc_root) == expected
+    assert stage_split(str(layout.run_dir("cls")), "cams", None, None, voc_root) == expected
+    with pytest.raises(UsageError, match="is a tiny run; drop --profile full"):
+        stage_split(str(layout.run_dir("cls")), "cams", "full", None, voc_root)
+    with pytest.raises(UsageError, match="neither a chain's recipe id"):
+        stage_split(str(voc_root / "datasets"), "cams", None, None, voc_root)
