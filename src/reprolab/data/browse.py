@@ -8,16 +8,30 @@ frame count, rate). An image dataset shows the image itself (a multi-frame sampl
 dataset, its middle frame).
 
 Fields: `sample_id`, `num_frames`, `ground_truth` (a Classification, when the sample has a
-class). With `--run` (a run directory, or a run id found in the results store or under
-runs/), the run's `predictions.parquet` (schemas in reprolab.predictions) adds, per evaluated
-sample:
+class; a Segmentation when it has a label mask, as VOC 2012's splits do: their image labels are
+-1, "several"). Masks, CAMs and pseudo labels are written as PNGs beside the media; the dataset's
+mask targets are VOC's 21 labels plus 255 "ignore" (reprolab.data.browse_segmentation). With
+`--run` (a run directory, or a run id found in the results store or under runs/), the run's
+`predictions.parquet` (schemas in reprolab.predictions) adds, per evaluated sample:
 
 - classification: `prediction` (Classification, with its softmax confidence), `correct` (bool),
   `top_k` (Classifications: the k most probable classes and their probabilities);
 - retrieval with classes: `prediction` (the class of the nearest retrieved sample), `correct`
   (a Recall@1 hit), `retrieved` (ids, nearest first), `retrieved_distance` (the nearest one's);
 - retrieval with continuous labels: `retrieved`, `retrieved_distance`, `label_distance` (the
-  nearest one's label distance).
+  nearest one's label distance);
+- segmentation (wsss-cam, psa-affinity, semantic-segmentation, deeplab-v2): `miou`,
+  `pixel_accuracy` (percent) and `pixels` (labelled pixels) of the image, and `prediction` (a
+  Segmentation) when the run stored its predicted masks (the optional `mask` column; a run
+  without it is shown with its scores only, said so);
+- instances (irnet): `instances`, `ground_truth_instances` (counts per image).
+
+`--stage <name>` with `--run <chain recipe id>` (or a run of one of the chain's stages) shows the
+derived split that inference stage wrote (runs/<recipe>/<profile>/stages/<name>/split/; `--split`
+picks one when it wrote several): beside `ground_truth`, `cam` (a Heatmap of the CAM of the
+image's top class, the one with the highest mean CAM, named in `cam_class`) from a `cam` payload
+(`cams`, `irn-cams`) and `pseudo_label` (a Segmentation) from a `pseudo_label` payload
+(`rw-labels`, `irn-labels`). Sort on `miou`, or in Python: `dataset.sort_by("miou")`.
 
 Filter in the App on `correct`, or in Python: `dataset.match(F("correct") == False)`.
 Without `--profile`, the full data is shown when it is prepared, else the tiny fixture (said so);
