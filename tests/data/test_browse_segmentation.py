@@ -161,7 +161,7 @@ def test_browse_a_chain_stage_shows_its_cams_and_pseudo_labels(voc_root, tmp_pat
 
 def test_a_stage_is_named_by_its_chain_or_by_a_run_of_the_chain(voc_root):
     from reprolab.data.browse import stage_split
-    from reprolab.errors import UsageError
+    from reprolab.errors import MissingDataError, UsageError
     from reprolab.pipeline.layout import StageLayout
 
     layout = StageLayout("other-chain", "tiny", voc_root)
@@ -173,5 +173,7 @@ def test_a_stage_is_named_by_its_chain_or_by_a_run_of_the_chain(voc_root):
     assert stage_split(str(layout.run_dir("cls")), "cams", None, None, voc_root) == expected
     with pytest.raises(UsageError, match="is a tiny run; drop --profile full"):
         stage_split(str(layout.run_dir("cls")), "cams", "full", None, voc_root)
+    with pytest.raises(MissingDataError, match="'nochain' is no chain that has run .* reprolab run-stages nochain"):
+        stage_split("nochain", "cams", None, None, voc_root)
     with pytest.raises(UsageError, match="neither a chain's recipe id"):
         stage_split(str(voc_root / "datasets"), "cams", None, None, voc_root)

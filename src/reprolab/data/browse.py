@@ -225,7 +225,12 @@ def stage_split(run: str, stage: str, profile: Profile | None, split: str | None
     recipe = run
     profiles = [profile] if profile else ["full", "tiny"]
     if not any((StageLayout(recipe, p, root).base / "stages").is_dir() for p in profiles):
-        run_dir = run_dir_of(run, root).resolve()  # a stage's run: <recipe>/<profile>/stages/<s>/run
+        try:  # a stage's run: runs/<recipe>/<profile>/stages/<s>/run
+            run_dir = run_dir_of(run, root).resolve()
+        except MissingDataError:
+            raise MissingDataError(f"--stage {stage}: {run!r} is no chain that has run (no runs/{run}/"
+                                   f"<profile>/stages/) and no run; run the chain first: reprolab "
+                                   f"run-stages {run} --profile {profile or 'tiny'}") from None
         parts = run_dir.parts
         if len(parts) < 5 or parts[-3] != "stages":
             raise UsageError(f"--stage {stage}: {run!r} is neither a chain's recipe id with that stage "
