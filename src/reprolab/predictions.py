@@ -194,11 +194,11 @@ def segmentation(ids: Sequence[str], confusions: torch.Tensor, labels: Sequence[
     table = pd.DataFrame(rows, columns=["pixels", "correct", "pixel_accuracy", "miou"])
     table.insert(0, "id", [str(i) for i in ids])
     if masks is not None:
-        table["mask"] = [_label_png(mask) for mask in masks]
+        table["mask"] = [label_png(mask) for mask in masks]
     return Predictions("segmentation", table, {"classes": list(labels)})
 
 
-def _label_png(mask: Any) -> bytes:
+def label_png(mask: Any) -> bytes:
     """A label map as a VOC palette PNG (compact: about 1-3 kB for a VOC image)."""
     import numpy as np
 

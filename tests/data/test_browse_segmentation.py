@@ -159,7 +159,9 @@ def test_browse_a_chain_stage_shows_its_cams_and_pseudo_labels(voc_root, tmp_pat
     assert result["range"] == [0, 255] and sum(c is not None for c in result["cam"]) > 0
 
 
-def test_a_stage_is_named_by_its_chain_or_by_a_run_of_the_chain(voc_root):
+def test_a_stage_is_named_by_its_chain_or_by_a_run_of_the_chain(voc_root, monkeypatch, capsys):
+    from reprolab.cli import main
+
     from reprolab.data.browse import stage_split
     from reprolab.errors import MissingDataError, UsageError
     from reprolab.pipeline.layout import StageLayout
@@ -177,3 +179,6 @@ def test_a_stage_is_named_by_its_chain_or_by_a_run_of_the_chain(voc_root):
         stage_split("nochain", "cams", None, None, voc_root)
     with pytest.raises(UsageError, match="neither a chain's recipe id"):
         stage_split(str(voc_root / "datasets"), "cams", None, None, voc_root)
+    monkeypatch.setenv("REPROLAB_ROOT", str(voc_root))  # the CLI: bad usage exits 2 before FiftyOne starts
+    assert main(["browse", "voc2012", "--stage", "cams"]) == 2
+    assert "--stage cams needs --run: the chain's recipe id" in capsys.readouterr().err
