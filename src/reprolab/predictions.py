@@ -50,6 +50,8 @@ the ground truth. Each task kind has one schema (the file's `reprolab` metadata 
     mask            bytes        optional: the predicted label map as a VOC palette PNG (0
                                  background, 1-20 the classes; reprolab.data.prepare.voc2012.mask_png),
                                  at the ground truth's size; what `browse` shows as `prediction`
+                                 (`segmentation(..., masks=...)`; the WSSS tasks do not pass their
+                                 masks yet, so their files have no `mask` column today)
 
 The metadata (`reprolab` key of the Parquet schema, JSON) holds `kind`, `dataset`, `split`
 (the evaluated split, `+`-joined when a query split searches a gallery split), `fingerprint`,
