@@ -1,5 +1,5 @@
 """The WSSS claims benchmark (reprolab.claims.wsss) resolves every chain it runs; its baseline
-"segmentation on CAM labels" is the published seg-deeplab-val chain with two overrides: the cams
+"segmentation on CAM labels" is the published seg-deeplab-val chain with three overrides: the cams
 stage writes the CAMs' own labels and the segmentation stage trains on them. (The chains
 themselves run in `nox -s claims-wsss`, minutes per seed; the PSA and IRNet chains also run in
 tests/tasks/test_psa_chain.py and test_irnet_chain.py.)"""
@@ -19,6 +19,7 @@ def test_every_chain_resolves_and_the_cam_label_baseline_trains_on_cam_labels():
         if overrides == CAM_LABELS:
             assert "/stages/cams/split/" in specs["seg"]["data"]["train_split"]
             assert specs["cams"]["stage"]["options"]["pseudo_labels"] is True
+            assert specs["seg"]["data"]["label_key"] == "cam_label"
         elif "seg" in specs:
             assert "/stages/rw-labels/split/" in specs["seg"]["data"]["train_split"]
             assert specs["cams"]["stage"]["options"]["pseudo_labels"] is False

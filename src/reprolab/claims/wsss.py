@@ -10,7 +10,7 @@ chain through `reprolab run-stages`, in a scratch checkout, for each seed:
     IRNet (irn-ins-r50-val)               "each connected CAM blob is an instance" mAP50 < IRNet mAP50
     PSA (seg-deeplab-val, val split)      segmentation net on CAM labels < on random-walk labels
 
-The "on CAM labels" row is the seg-deeplab-val chain with two overrides (the cams stage writes
+The "on CAM labels" row is the seg-deeplab-val chain with three overrides (the cams stage writes
 the CAMs' own labels; the segmentation stage trains on them): not a published row.
 
 Run:
@@ -36,7 +36,8 @@ from tabulate import tabulate
 
 from reprolab.claims.dsbn import _mean_std
 
-CAM_LABELS = ["stages.cams.options.pseudo_labels=true", "stages.seg.data.train_from=cams"]
+CAM_LABELS = ["stages.cams.options.pseudo_labels=true", "stages.seg.data.train_from=cams",
+              "+stages.seg.data.label_key=cam_label"]
 # (group, recipe, overrides, [(row label, where the number is: (stage or "result", metric))])
 CHAINS = (
     ("psa", "rw-r38-train", [], [("PSA CAM (train)", ("cls", "miou")), ("PSA CAM+RW (train)", ("result", "miou"))]),

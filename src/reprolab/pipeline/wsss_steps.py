@@ -4,8 +4,8 @@
   maps of its labelled classes, payload `cam`) and, with `crf_alphas: [low, high]`, the dense CRF
   of [(1 - max CAM)^alpha, CAMs] at both alphas (payloads `crf_low`, `crf_high`: AffinityNet's
   training labels). With `pseudo_labels: true` it also writes the CAMs' own labels (argmax over
-  [background, CAMs], payload `pseudo_label`), so that a segmentation stage can train on CAM labels
-  instead of random-walk labels (the claims' baseline; ours, the official code has no such step).
+  [background, CAMs], payload `cam_label`), so that a segmentation stage can train on CAM labels
+  (`data.label_key: cam_label`) instead of random-walk labels (the claims' baseline; ours, the official code has no such step).
   Metric: the CAMs' mIoU (background 0.2) where the split has masks.
 - `rw-labels` (from a `psa-affinity` stage): infer_aff.py on the stage's training split (whose
   `cam` payload it reads): random-walk labels (payload `pseudo_label`, a palette PNG) to train a
@@ -27,7 +27,7 @@ class CamOptions(BaseModel):
     flip: bool = True
     crf_alphas: list[float] = Field(default_factory=list, description="[low, high] (psa: 4, 32); empty: no dCRF")
     background: float = Field(default=0.2, ge=0, le=1, description="for the CAM mIoU metric and pseudo_labels")
-    pseudo_labels: bool = Field(default=False, description="also write the CAM labels (payload pseudo_label)")
+    pseudo_labels: bool = Field(default=False, description="also write the CAM labels (payload cam_label)")
 
 
 class RwLabelOptions(BaseModel):
@@ -81,7 +81,7 @@ def cams(run: InferenceRun, options: CamOptions) -> DerivedRows:
             payload[key] = encode_array(scores=crf)
         label = cam_prediction(cam, options.background)
         if options.pseudo_labels:
-            payload["pseudo_label"] = encode_label_png(label.numpy())
+            payload["cam_label"] = encode_label_png(label.numpy())
         payloads.append(payload)
         mask = batch["mask"][0]
         if bool((mask != 255).any()):
