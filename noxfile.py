@@ -114,6 +114,13 @@ def claims_dsbn(session: nox.Session) -> None:
     _python(session, "-m", "reprolab.claims.dsbn", *session.posargs)
 
 
+@nox.session(name="claims-wsss", venv_backend="none")
+def claims_wsss(session: nox.Session) -> None:
+    """PSA CAM < CAM+RW (+dCRF), IRNet walk > CAM and instances > CAM blobs, segmentation on RW labels >
+    on CAM labels, on the VOC 2012 fixture, 3 seeds each (`-- --seeds 0 --only psa`)."""
+    _python(session, "-m", "reprolab.claims.wsss", *session.posargs)
+
+
 def _papers() -> list[str]:
     # Read the folder names, not the YAML: listing sessions must work before anything is installed.
     return sorted(p.parent.name for p in (ROOT / "reproductions").glob("*/paper.yaml"))

@@ -4,8 +4,8 @@ Given the class boundaries and instance displacements of the ground truth (at st
 IRNet predicts them) and CAMs that cover only each object's discriminative part (the fixture's
 class-coloured disc), the random walk and the centroid clustering must recover the instances,
 touching same-class pairs included, where "each connected CAM blob is an instance" cannot.
-Measured on the first 20 fixture scenes (seed 0, 7 touching pairs): mAP50 100.0 vs 0.0 (blobs); mAP75 is low
-(19.0) because a 4x-downsampled boundary band eats the rim of a 64-pixel image's objects.
+Measured on the first 20 fixture scenes (seed 0, 6 touching pairs): mAP50 100.0 vs 0.0 (blobs); mAP75 is low
+(36.3) because a 4x-downsampled boundary band eats the rim of a 64-pixel image's objects.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def miou(pairs) -> float:
 
 
 def test_oracle_walk_fills_the_objects_that_part_cams_cover_in_part():
-    """Semantic labels: the walk over oracle boundaries from part-only CAMs reaches 74.8 mIoU on
-    the first 20 scenes; the CAMs themselves (background 0.25, IRNet's threshold) 33.3."""
+    """Semantic labels: the walk over oracle boundaries from part-only CAMs reaches 79.3 mIoU on
+    the first 20 scenes; the CAMs themselves (background 0.25, IRNet's threshold) 33.0."""
     from reprolab.models.segmentation.irnet_inference import semantic_labels
 
     walked, cams = [], []

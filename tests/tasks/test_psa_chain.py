@@ -3,10 +3,11 @@ classifier, writes the CAM and dCRF derived splits, trains AffinityNet and score
 on the fixture's train split, recording every stage.
 
 Measured on the fixture's train split (88 train_aug / 48 train images, 1 thread): CAM mIoU
-39.4 / 34.9 / 38.9 and CAM+RW 41.4 / 34.7 / 36.9 for seeds 0 / 1 / 2 (seed 0 at 2 threads: 39.4 and
-41.2). The random walk does not beat the CAMs on this fixture yet (+2.0, -0.2, -2.0), so
-"CAM+RW > CAM" is a non-strict xfail until the tiny affinity learns the object bodies
-(reproductions/psa/NOTES.md); the CAM check has a margin of 6.9 points over the worst seed.
+57.7 / 59.5 / 59.0 and CAM+RW 67.4 / 68.9 / 61.7 for seeds 0 / 1 / 2 (+9.8, +9.4, +2.6). The
+fixture's objects show their class only on a small part towards the rim; the CAM covers the part
+and the near side of the body, the walk over the learned affinities fills the rest
+(reproductions/psa/NOTES.md). The walk must beat the CAMs by RW_MARGIN, below the smallest gain
+measured (+2.6); the CAM check has a margin of about 20 points under the worst seed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pytest
 from reprolab.cli import main
 from tests.conftest import prepare_tiny, registry_checkout
 
-CAM_AT_LEAST = 28.0   # measured minimum 34.9 (seed 1); chance (uniform labels) is below 5
+CAM_AT_LEAST = 40.0   # measured minimum 57.7 (seed 0); chance (uniform labels) is below 5
+RW_MARGIN = 1.0      # CAM+RW - CAM: +9.8, +9.4, +2.6 over seeds 0-2
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +64,7 @@ def test_cams_are_well_above_chance(chain):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="tiny CAM+RW - CAM: +2.0, -0.2, -2.0 mIoU (seeds 0-2)")
 def test_random_walk_beats_cams(chain):
     cam = chain["records"]["cls"]["metrics"]["miou"]
     rw = chain["result"]["metrics"]["miou"]
-    assert rw >= cam + 1.0, f"CAM {cam:.2f}, CAM+RW {rw:.2f}"
+    assert rw >= cam + RW_MARGIN, f"CAM {cam:.2f}, CAM+RW {rw:.2f}"

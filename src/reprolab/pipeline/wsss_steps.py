@@ -3,7 +3,10 @@
 - `cams` (from a `wsss-cam` stage): infer_cls.py: multi-scale + flip CAMs of every image (the
   maps of its labelled classes, payload `cam`) and, with `crf_alphas: [low, high]`, the dense CRF
   of [(1 - max CAM)^alpha, CAMs] at both alphas (payloads `crf_low`, `crf_high`: AffinityNet's
-  training labels). Metric: the CAMs' mIoU (background 0.2) where the split has masks.
+  training labels). With `pseudo_labels: true` it also writes the CAMs' own labels (argmax over
+  [background, CAMs], payload `cam_label`), so that a segmentation stage can train on CAM labels
+  (`data.label_key: cam_label`) instead of random-walk labels (the claims' baseline; ours, the official code has no such step).
+  Metric: the CAMs' mIoU (background 0.2) where the split has masks.
 - `rw-labels` (from a `psa-affinity` stage): infer_aff.py on the stage's training split (whose
   `cam` payload it reads): random-walk labels (payload `pseudo_label`, a palette PNG) to train a
   segmentation network on; `crf: true` refines them with the dense CRF first (psa issue #10:
@@ -23,7 +26,8 @@ class CamOptions(BaseModel):
     scales: list[float] = Field(default=[1.0, 0.5, 1.5, 2.0], description="infer_cls.py scales")
     flip: bool = True
     crf_alphas: list[float] = Field(default_factory=list, description="[low, high] (psa: 4, 32); empty: no dCRF")
-    background: float = Field(default=0.2, ge=0, le=1, description="for the CAM mIoU metric")
+    background: float = Field(default=0.2, ge=0, le=1, description="for the CAM mIoU metric and pseudo_labels")
+    pseudo_labels: bool = Field(default=False, description="also write the CAM labels (payload cam_label)")
 
 
 class RwLabelOptions(BaseModel):
@@ -52,7 +56,7 @@ def cams(run: InferenceRun, options: CamOptions) -> DerivedRows:
     import numpy as np
     import torch
 
-    from reprolab.data.datasets.masks import encode_array
+    from reprolab.data.datasets.masks import encode_array, encode_label_png
     from reprolab.metrics.segmentation import confusion_matrix
     from reprolab.models.segmentation.cam import (
         background_from_alpha,
@@ -75,11 +79,14 @@ def cams(run: InferenceRun, options: CamOptions) -> DerivedRows:
                                 else torch.ones(1, *cam.shape[1:]), cam[present]])
             crf = dense_crf(batch["rgb"][0].numpy(), scores.double().numpy())
             payload[key] = encode_array(scores=crf)
+        label = cam_prediction(cam, options.background)
+        if options.pseudo_labels:
+            payload["cam_label"] = encode_label_png(label.numpy())
         payloads.append(payload)
         mask = batch["mask"][0]
         if bool((mask != 255).any()):
             masked = True
-            confusion += confusion_matrix(cam_prediction(cam, options.background), mask)
+            confusion += confusion_matrix(label, mask)
     return DerivedRows(indices=list(range(len(run.dataset))), labels=[-1] * len(run.dataset), payloads=payloads,
                        classes=run.split.classes or None, metrics=_metrics(confusion, masked))
 

@@ -192,6 +192,7 @@ class SegmentationDataConfig(WsssDataConfig):
     crop: int = 321
     resize_long: tuple[int, int] | None = None
     jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    label_key: str = Field(default="pseudo_label", description="the payload trained on (cam_label: the CAMs' own labels)")
 
 
 class SegmentationEvalConfig(EvalConfig):
@@ -235,7 +236,7 @@ class SemanticSegmentation(WsssTask):
         data = self.data_cfg
         if split == "train":
             return VocImages(self.open_split(self.split_names["train"]), "segment", crop=data.crop, input_config=self.input_config,
-                             resize_long=data.resize_long, jitter=data.jitter)
+                             resize_long=data.resize_long, jitter=data.jitter, label_key=data.label_key)
         return VocImages(self.open_split(self.split_names["eval"]), "eval", input_config=self.input_config)
 
     def training_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:

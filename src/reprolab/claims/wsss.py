@@ -1,0 +1,167 @@
+"""Claims benchmark: do PSA's random walk and IRNet's boundary walk improve on the CAMs?
+
+A small-scale replay on the VOC 2012 tiny fixture, whose objects show their class only on a small
+part (reprolab.data.fixtures.voc2012): every row runs the tiny profile of a published recipe's
+chain through `reprolab run-stages`, in a scratch checkout, for each seed:
+
+    PSA (rw-r38-train, train split)       CAM mIoU < CAM+RW mIoU
+    PSA (rw-crf-r38-train-cvpr)           CAM+RW+dCRF (paper Table 1: 59.7 over CAM+RW 58.1, UNVERIFIED)
+    IRNet (irn-sem-r50-train)             CAM mIoU < boundary-walk mIoU
+    IRNet (irn-ins-r50-val)               "each connected CAM blob is an instance" mAP50 < IRNet mAP50
+    PSA (seg-deeplab-val, val split)      segmentation net on CAM labels < on random-walk labels
+                                          (as published: dCRF'd RW labels; and without the dCRF)
+
+The "on CAM labels" row is the seg-deeplab-val chain with three overrides (the cams stage writes
+the CAMs' own labels; the segmentation stage trains on them): not a published row.
+
+Run:
+
+    python -m reprolab.claims.wsss [--seeds 0 1 2] [--out table.md] [--only psa irnet seg]
+
+Prints a markdown table (mean ± std over seeds, and per seed). Not run in CI (minutes per seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tabulate import tabulate
+
+from reprolab.claims.dsbn import _mean_std
+
+CAM_LABELS = ["stages.cams.options.pseudo_labels=true", "stages.seg.data.train_from=cams",
+              "+stages.seg.data.label_key=cam_label"]
+# (group, recipe, overrides, [(row label, where the number is: (stage or "result", metric))])
+CHAINS = (
+    ("psa", "rw-r38-train", [], [("PSA CAM (train)", ("cls", "miou")), ("PSA CAM+RW (train)", ("result", "miou"))]),
+    ("psa", "rw-crf-r38-train-cvpr", [], [("PSA CAM+RW+dCRF, alpha 4/24 (train)", ("result", "miou"))]),
+    ("irnet", "irn-sem-r50-train", [], [("IRNet CAM (train)", ("cls", "miou")),
+                                        ("IRNet boundary walk (train)", ("result", "miou"))]),
+    ("irnet", "irn-ins-r50-val", [], [("connected CAM blobs, mAP50 (val)", ("result", "blob_map@0.5")),
+                                      ("IRNet instances, mAP50 (val)", ("result", "map@0.5"))]),
+    ("seg", "seg-deeplab-val", CAM_LABELS, [("DeepLab stand-in on CAM labels (val)", ("result", "miou"))]),
+    ("seg", "seg-deeplab-val", [], [("DeepLab stand-in on RW labels (val)", ("result", "miou"))]),
+    # the published chain dCRFs the RW labels (psa issue #10); on the fixture the dCRF hurts
+    ("seg", "seg-deeplab-val", ["stages.rw-labels.options.crf=false"],
+     [("DeepLab stand-in on RW labels, no dCRF (val)", ("result", "miou"))]),
+)
+# (claim, smaller row, larger row)
+CLAIMS = (
+    ("CAM < CAM+RW", "PSA CAM (train)", "PSA CAM+RW (train)"),
+    ("CAM+RW < CAM+RW+dCRF (paper Table 1)", "PSA CAM+RW (train)", "PSA CAM+RW+dCRF, alpha 4/24 (train)"),
+    ("CAM < boundary walk", "IRNet CAM (train)", "IRNet boundary walk (train)"),
+    ("CAM blobs < IRNet instances", "connected CAM blobs, mAP50 (val)", "IRNet instances, mAP50 (val)"),
+    ("seg on CAM labels < on RW labels", "DeepLab stand-in on CAM labels (val)", "DeepLab stand-in on RW labels (val)"),
+    ("seg on CAM labels < on RW labels, no dCRF", "DeepLab stand-in on CAM labels (val)",
+     "DeepLab stand-in on RW labels, no dCRF (val)"),
+)
+
+
+def scratch_checkout(root: Path) -> Path:
+    """The repository's registries (cards, benchmarks, papers, recipes) in `root`, with the VOC
+    tiny fixture fetched and prepared there: runs and results never touch the repository."""
+    from reprolab import paths
+    from reprolab.cli import main
+
+    repo = paths.project_root()
+    for name in ("benchmarks", "reproductions"):
+        shutil.copytree(repo / name, root / name)
+    for card in repo.glob("datasets/*/card.yaml"):
+        (root / card.parent.relative_to(repo)).mkdir(parents=True)
+        shutil.copy(card, root / card.relative_to(repo))
+    shutil.copy(repo / "pyproject.toml", root / "pyproject.toml")
+    with _root(root):
+        for command in ("fetch", "prepare"):
+            if main(["data", command, "voc2012", "--profile", "tiny"]) != 0:
+                raise RuntimeError(f"reprolab data {command} voc2012 --profile tiny failed in {root}")
+    return root
+
+
+class _root:
+    """REPROLAB_ROOT set to a checkout while inside the block."""
+
+    def __init__(self, root: Path):
+        self.root, self.old = root, None
+
+    def __enter__(self):
+        self.old = os.environ.get("REPROLAB_ROOT")
+        os.environ["REPROLAB_ROOT"] = str(self.root)
+
+    def __exit__(self, *exc):
+        if self.old is None:
+            os.environ.pop("REPROLAB_ROOT", None)
+        else:
+            os.environ["REPROLAB_ROOT"] = self.old
+
+
+def run_chain(root: Path, recipe: str, seed: int, overrides: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Run one chain's tiny profile; {stage or "result": metrics}."""
+    from reprolab.cli import main
+
+    with _root(root):
+        if main(["run-stages", recipe, "--profile", "tiny", "--seed", str(seed), *overrides]) != 0:
+            raise RuntimeError(f"reprolab run-stages {recipe} --profile tiny --seed {seed} {' '.join(overrides)} failed")
+    stages = root / "runs" / recipe / "tiny" / "stages"
+    out = {p.parent.name: json.loads(p.read_text()).get("metrics", {}) for p in stages.glob("*/stage.json")}
+    result = max((root / "results" / recipe).glob("*.json"), key=lambda p: p.stat().st_mtime)
+    out["result"] = json.loads(result.read_text())["metrics"]
+    return out
+
+
+def run(seeds: Sequence[int], groups: Sequence[str]) -> str:
+    values: dict[str, list[float]] = {}
+    walls: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="claims-wsss-") as tmp:
+        root = scratch_checkout(Path(tmp) / "checkout")
+        for group, recipe, overrides, rows in CHAINS:
+            if group not in groups:
+                continue
+            for seed in seeds:
+                started = time.perf_counter()
+                metrics = run_chain(root, recipe, seed, overrides)
+                wall = time.perf_counter() - started
+                for label, (where, key) in rows:
+                    values.setdefault(label, []).append(float(metrics[where][key]))
+                    walls[label] = walls.get(label, 0.0) + wall / len(seeds)
+                    print(f"{label} seed {seed}: {values[label][-1]:.1f} ({wall:.0f} s)", file=sys.stderr, flush=True)
+    table = [[label, _mean_std(v), " / ".join(f"{x:.1f}" for x in v), f"{walls[label]:.0f}"]
+             for label, v in values.items()]
+    text = tabulate(table, headers=["row", f"% (mean ± std, {len(seeds)} seeds)", "per seed", "s per chain"],
+                    tablefmt="github")
+    claims = []
+    for claim, low, high in CLAIMS:
+        if low in values and high in values:
+            margins = [b - a for a, b in zip(values[low], values[high], strict=True)]
+            claims.append([claim, _mean_std(margins), " / ".join(f"{m:+.1f}" for m in margins),
+                           "yes" if min(margins) > 0 else "no"])
+    if claims:
+        text += "\n\n" + tabulate(claims, headers=["claim", "margin (mean ± std)", "per seed", "holds at every seed"],
+                                  tablefmt="github")
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reprolab.claims.wsss", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--only", nargs="+", choices=("psa", "irnet", "seg"), default=["psa", "irnet", "seg"])
+    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("REPROLAB_NO_PROGRESS", "1")
+    table = run(args.seeds, args.only)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
