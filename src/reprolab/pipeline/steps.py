@@ -116,3 +116,4 @@ def predicted_labels(run: InferenceRun, options: PredictedLabelsOptions) -> Deri
 
 # The weakly supervised segmentation steps (cams, rw-labels, irn-cams) register themselves on import.
 from reprolab.pipeline import irnet_steps, wsss_steps  # noqa: E402,F401
+from reprolab.pipeline import web_video_steps  # noqa: E402,F401  (video-masks)

@@ -18,7 +18,10 @@ task run (the default)
 inference step
     infer       a registered step (reprolab.pipeline.steps), e.g. predicted-labels
     from        the task stage whose trained model it runs
-    split       train | eval: the `from` stage's training or evaluation split (of its dataset)
+    split       train | eval: the `from` stage's training or evaluation split (of its dataset);
+                with `dataset`, a split of that dataset
+    dataset     infer on another dataset than the `from` stage's (web-video WSSS: a VOC-trained
+                encoder on the user's videos); its split `split` (e.g. all), read by the step
     options     the step's options, checked against the step's own model when the chain is
                 resolved (`reprolab check`, `reprolab stages ...`, `run-stage`): the steps are code
                 of reprolab.pipeline, above the registries
@@ -67,7 +70,9 @@ class Stage(BaseModel):
     # an inference step
     infer: str | None = Field(default=None, description="a step of reprolab.pipeline.steps.STEPS")
     from_: str | None = Field(default=None, alias="from", description="the task stage whose model runs")
-    split: Literal["train", "eval"] = Field(default="train", description="which split of `from` to infer on")
+    split: str = Field(default="train", description="which split of `from` to infer on (train | eval), "
+                       "or of `dataset`")
+    dataset: str | None = Field(default=None, description="infer on this dataset's `split` instead")
     options: dict[str, Any] = Field(default_factory=dict, description="the step's options")
     # both
     tiny: dict[str, Any] = Field(default_factory=dict, description="what the tiny profile changes")
@@ -76,7 +81,7 @@ class Stage(BaseModel):
     def _one_kind(self) -> Stage:
         given = self.model_fields_set
         if self.infer is None:
-            stray = [f for f in ("from_", "split", "options") if f in given]
+            stray = [f for f in ("from_", "split", "options", "dataset") if f in given]
             if stray:
                 raise ValueError(f"{_keys(stray)} belong to inference stages: add `infer: <step>` "
                                  "or remove them")
@@ -95,6 +100,9 @@ class Stage(BaseModel):
                              "model of its `from` stage as that stage trained it")
         if self.from_ is None:
             raise ValueError("`from`: required: the task stage whose trained model the step runs")
+        if self.dataset is None and self.split not in ("train", "eval"):
+            raise ValueError(f"`split`: {self.split!r}: use train or eval (the `from` stage's "
+                             "splits), or name a `dataset` whose split it is")
         unknown = sorted(set(self.tiny) - {"options"})
         if unknown:
             raise ValueError(f"`tiny.{unknown[0]}`: an inference stage's tiny block sets options only")
