@@ -32,6 +32,8 @@ class VideoMaskOptions(BaseModel):
     flip: bool = True
     min_kept: int = Field(default=1, ge=1, description="videos with fewer kept frames are left out")
     segments: int = Field(default=150, gt=0, description="SLIC superpixels per frame (video_graph)")
+    map_threshold: float = Field(default=0.1, ge=0, lt=1, description="the map score the graph's unary "
+                                 "treats as neutral (video_graph)")
 
 
 def video_frames(split, index: int):
@@ -81,7 +83,7 @@ def video_masks(run: InferenceRun, options: VideoMaskOptions) -> DerivedRows:
     from reprolab.models.segmentation.video_graph import VideoGraphConfig, segment_video
 
     model, split = run.model.eval(), run.split
-    config = VideoGraphConfig(segments=options.segments)
+    config = VideoGraphConfig(segments=options.segments, map_threshold=options.map_threshold)
     indices, labels, payloads, kept_counts = [], [], [], []
     frames_total = frames_kept = 0
     for index in range(len(split)):
