@@ -54,7 +54,7 @@ class DecoderEvalConfig(EvalConfig):
                               "picked class's decoder probability reaches this")
     cam_background: float = Field(default=0.2, ge=0, le=1, description="the CAM baseline's constant background (psa)")
     scales: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0)
-    flip: bool = True
+    flip: bool = Field(default=True, description="average with the mirrored image (decoder and CAMs)")
     export_pngs: bool = Field(default=False, description="write VOC server PNGs under the stage folder")
 
 
@@ -182,7 +182,10 @@ class WebVideoDecoder(WsssTask):
         from reprolab.models.segmentation.cam import cam_prediction, multiscale_cam
 
         picked = self.picked_classes(model, image)
-        fg = torch.sigmoid(model(image[None].expand(len(picked), -1, -1, -1), picked)[:, 0])
+        batch = image[None].expand(len(picked), -1, -1, -1)
+        fg = torch.sigmoid(model(batch, picked)[:, 0])
+        if self.eval_cfg.flip:   # the mirror's probabilities too, as the CAM baseline's flip
+            fg = (fg + torch.sigmoid(model(batch.flip(-1), picked)[:, 0]).flip(-1)) / 2
         scores = torch.cat([torch.full_like(fg[:1], self.eval_cfg.background), fg])
         labels = torch.cat([picked.new_zeros(1), picked + 1])[scores.argmax(0)]
         present = torch.zeros(20, device=image.device)
