@@ -4,8 +4,10 @@ segments the fixture's web videos (distractor videos included), trains the class
 on the video masks and scores encoder + decoder on the VOC fixture's val images, exporting them
 as evaluation-server PNGs.
 
-MEASURED (fixture seeds fixed; chain seeds 0 / 1 / 2 at 1 thread, seed 0 at 2 threads) is what the
-thresholds below are set from; see reproductions/web-videos-wsss/NOTES.md.
+Measured (chain seeds 0 / 1 / 2 at 1 thread; seed 0 at 2 threads), before flip averaging of the
+decoder: distractor frames rejected 33/36, 24/36, 36/36 (33/36); relevant frames kept 45/54, 48/54,
+52/54 (45/54); encoder + decoder mIoU on val 58.5, 47.6, 62.4 (51.7), its CAM baseline 45.4, 51.6,
+65.6 (44.5); with flip averaging (the recipe's) the decoder gives 60.5, 48.5, 63.2. The thresholds leave a margin under the worst seed (reproductions/web-videos-wsss/NOTES.md).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from reprolab.cli import main
 from tests.conftest import prepare_tiny, registry_checkout
 
 RECIPE = "crawlseg-vgg16-val"
-DISTRACTOR_REJECTED_AT_LEAST = 0.75
-RELEVANT_KEPT_AT_LEAST = 0.5
+DISTRACTOR_REJECTED_AT_LEAST = 0.6   # worst seed 0.667 (24/36): still most of them
+RELEVANT_KEPT_AT_LEAST = 0.7        # worst seed 0.833
+MIOU_AT_LEAST = 35.0                 # worst seed 47.6; chance < 5
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +89,7 @@ def test_frame_filter_rejects_most_distractor_frames(chain):
 @pytest.mark.slow
 def test_video_masks_train_a_decoder_that_segments_still_images(chain):
     metrics = chain["result"]["metrics"]
-    assert metrics["miou"] >= 20   # encoder + decoder on VOC val; chance < 5
+    assert metrics["miou"] >= MIOU_AT_LEAST   # encoder + decoder on VOC val
     # the derived split holds one graph-cut mask per frame of each kept video
     from reprolab.data.datasets.masks import decode_array
     from reprolab.data.reader import PreparedSplit
