@@ -135,7 +135,7 @@ def test_an_inference_stage_may_read_another_dataset():
     stage = Stage.model_validate({"infer": "video-masks", "from": "encoder", "dataset": "web-videos-voc",
                                   "split": "all"})
     assert stage.dataset == "web-videos-voc" and stage.split == "all"
-    with pytest.raises(ValueError, match="`split`: 'all': use train or eval"):
+    with pytest.raises(ValueError, match="'all': use train or eval"):
         Stage.model_validate({"infer": "video-masks", "from": "encoder", "split": "all"})
     with pytest.raises(ValueError, match="`dataset` belong to inference stages"):
         Stage.model_validate({"dataset": "web-videos-voc"})

@@ -43,6 +43,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -70,12 +72,20 @@ class Stage(BaseModel):
     # an inference step
     infer: str | None = Field(default=None, description="a step of reprolab.pipeline.steps.STEPS")
     from_: str | None = Field(default=None, alias="from", description="the task stage whose model runs")
+    dataset: str | None = Field(default=None, description="infer on this dataset's `split` instead")
     split: str = Field(default="train", description="which split of `from` to infer on (train | eval), "
                        "or of `dataset`")
-    dataset: str | None = Field(default=None, description="infer on this dataset's `split` instead")
     options: dict[str, Any] = Field(default_factory=dict, description="the step's options")
     # both
     tiny: dict[str, Any] = Field(default_factory=dict, description="what the tiny profile changes")
+
+    @field_validator("split")
+    @classmethod
+    def _split_of_from(cls, split: str, info: ValidationInfo) -> str:
+        if info.data.get("dataset") is None and split not in ("train", "eval"):
+            raise ValueError(f"{split!r}: use train or eval (the `from` stage's splits), or name a "
+                             "`dataset` whose split it is")
+        return split
 
     @model_validator(mode="after")
     def _one_kind(self) -> Stage:
@@ -100,9 +110,6 @@ class Stage(BaseModel):
                              "model of its `from` stage as that stage trained it")
         if self.from_ is None:
             raise ValueError("`from`: required: the task stage whose trained model the step runs")
-        if self.dataset is None and self.split not in ("train", "eval"):
-            raise ValueError(f"`split`: {self.split!r}: use train or eval (the `from` stage's "
-                             "splits), or name a `dataset` whose split it is")
         unknown = sorted(set(self.tiny) - {"options"})
         if unknown:
             raise ValueError(f"`tiny.{unknown[0]}`: an inference stage's tiny block sets options only")
