@@ -64,3 +64,30 @@ def test_nox_has_a_reproduce_session_per_paper():
         assert f"reproduce-{paper}" in done.stdout
     for session in ("tests", "lint", "smoke"):
         assert session in done.stdout
+
+
+def test_params_pipelines_are_committed_as_the_command_writes_them_and_cover_every_paper(tmp_path):
+    """pipelines/<recipe>/tiny/dvc.yaml of each `pipelines:` entry equals what `reprolab stages
+    dvc <recipe> --profile tiny` writes now; with the root recipes they cover every paper that has recipes, and
+    the datasets they read are fetched and prepared by dvc.yaml."""
+    from reprolab.pipeline.dvc import dvc_plots, dvc_stages
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    reg = load_registry(REPO)
+    covered = {reg.recipe(r).paper for r in [*params["recipes"], *params["pipelines"]]}
+    with_recipes = {recipe.paper for recipe in reg.recipes.values()}
+    assert covered == with_recipes, f"papers with no DVC pipeline: {sorted(with_recipes - covered)}"
+    regenerate = "regenerate it: reprolab stages dvc {} --profile tiny"
+    for recipe_id in params["pipelines"]:
+        path = REPO / "pipelines" / recipe_id / "tiny" / "dvc.yaml"
+        assert path.is_file(), f"{path.relative_to(REPO)} is missing; {regenerate.format(recipe_id)}"
+        committed = yaml.safe_load(path.read_text())
+        expected = {"stages": dvc_stages(recipe_id, "tiny", root=REPO),
+                    "plots": dvc_plots(recipe_id, "tiny", root=REPO)}
+        assert committed == expected, f"{path.relative_to(REPO)} is out of date; {regenerate.format(recipe_id)}"
+        for stage in committed["stages"].values():
+            for dep in stage.get("deps", []):
+                if dep.startswith("datasets/"):
+                    assert dep.split("/")[1] in params["datasets"], (
+                        f"{path.relative_to(REPO)} reads {dep}: add {dep.split('/')[1]!r} to the "
+                        "datasets of params.yaml")

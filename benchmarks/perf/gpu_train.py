@@ -35,7 +35,6 @@ import contextlib
 import importlib
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from benchmarks.perf.memory import PeakRSS  # noqa: E402
 
 VIDEO = {"tsm_r50": "tsm_resnet50", "selfy_tsm_r50": "selfy_tsm_resnet50", "ms_tsm_r50": "ms_tsm_resnet50"}
 EMBEDDING = {"bn_inception": "bn_inception", "resnet50_embedding": "resnet50"}
@@ -182,34 +183,6 @@ def build(model: str, variant: Variant, sizes: Sizes, device: torch.device):
 
 
 # ----------------------------------------------------------------------------- measuring
-
-
-class PeakRSS:
-    """Peak resident memory above the level at entry (CPU rows), sampled every 5 ms."""
-
-    def __enter__(self):
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * self.page
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def extra_mib(self) -> float:
-        return (max(self.peak, self._rss()) - self.base) / 2**20
 
 
 def measure(model: str, variant: Variant, sizes: Sizes, device: torch.device, warmup: int, steps: int):

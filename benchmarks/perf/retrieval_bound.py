@@ -25,50 +25,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[2] / "src"), str(Path(__file__).resolve().parents[2])]
+
+from benchmarks.perf.memory import PeakRSS  # noqa: E402
 
 from reprolab.metrics.retrieval import BLOCKED_CHUNK_BYTES, recall_at_k  # noqa: E402
 
 SOP_TEST_IMAGES, SOP_TEST_CLASSES, DIM = 60_502, 11_316, 512
 KS = (1, 10, 100, 1000)
-
-
-class PeakRSS:
-    """Peak resident memory above the level at entry, sampled from /proc every 5 ms."""
-
-    def __init__(self):
-        self.page = os.sysconf("SC_PAGE_SIZE")
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * self.page
-
-    def __enter__(self) -> PeakRSS:
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    @property
-    def extra_mib(self) -> float:
-        return (self.peak - self.base) / 2**20
 
 
 def matmul_gflops(m: int, k: int, n: int, repeats: int = 3) -> tuple[float, float]:

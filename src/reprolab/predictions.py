@@ -47,6 +47,11 @@ the ground truth. Each task kind has one schema (the file's `reprolab` metadata 
     correct         int          of them, predicted right
     pixel_accuracy  float        correct / pixels (percent)
     miou            float        mean IoU over the labels in the image's ground truth or prediction
+    mask            bytes        optional: the predicted label map as a VOC palette PNG (0
+                                 background, 1-20 the classes; reprolab.data.prepare.voc2012.mask_png),
+                                 at the ground truth's size; what `browse` shows as `prediction`
+                                 (`segmentation(..., masks=...)`; the WSSS tasks do not pass their
+                                 masks yet, so their files have no `mask` column today)
 
 The metadata (`reprolab` key of the Parquet schema, JSON) holds `kind`, `dataset`, `split`
 (the evaluated split, `+`-joined when a query split searches a gallery split), `fingerprint`,
@@ -170,12 +175,16 @@ def boxes(ids: Sequence[str], refined: torch.Tensor, inputs: torch.Tensor, score
     return Predictions("boxes", pd.DataFrame(table), {"classes": list(class_names), "classes_are": classes_are})
 
 
-def segmentation(ids: Sequence[str], confusions: torch.Tensor, labels: Sequence[str] = ()) -> Predictions:
-    """Per-image scores from each image's flattened [L * L] confusion matrix."""
+def segmentation(ids: Sequence[str], confusions: torch.Tensor, labels: Sequence[str] = (),
+                 masks: Sequence[Any] | None = None) -> Predictions:
+    """Per-image scores from each image's flattened [L * L] confusion matrix; `masks` (one [H, W]
+    label map per image, tensor or array, or its PNG bytes) adds the `mask` column."""
     from reprolab.metrics.segmentation import iou_per_class
 
     if len(ids) != len(confusions):
         raise ValueError(f"{len(ids)} sample ids for {len(confusions)} predictions")
+    if masks is not None and len(masks) != len(ids):
+        raise ValueError(f"{len(ids)} sample ids for {len(masks)} predicted masks")
     size = int(round(confusions.shape[1] ** 0.5))
     rows = []
     for confusion in confusions.view(-1, size, size).double():
@@ -186,7 +195,24 @@ def segmentation(ids: Sequence[str], confusions: torch.Tensor, labels: Sequence[
                      100.0 * float(iou[seen].mean()) if bool(seen.any()) else 0.0))
     table = pd.DataFrame(rows, columns=["pixels", "correct", "pixel_accuracy", "miou"])
     table.insert(0, "id", [str(i) for i in ids])
+    if masks is not None:
+        table["mask"] = [label_png(mask) for mask in masks]
     return Predictions("segmentation", table, {"classes": list(labels)})
+
+
+def label_png(mask: Any) -> bytes:
+    """A label map as a VOC palette PNG (compact: about 1-3 kB for a VOC image)."""
+    import numpy as np
+
+    from reprolab.data.prepare.voc2012 import mask_png
+
+    if isinstance(mask, bytes | bytearray):
+        return bytes(mask)
+    array = mask.cpu().numpy() if torch.is_tensor(mask) else np.asarray(mask)
+    if array.ndim != 2 or array.min(initial=0) < 0 or array.max(initial=0) > 255:
+        raise ValueError(f"a predicted mask must be a [H, W] label map of 0..255, got shape "
+                         f"{array.shape}, values {array.min(initial=0)}..{array.max(initial=0)}")
+    return mask_png(array.astype("uint8"))
 
 
 def write(path: Path, predictions: Predictions) -> Path:

@@ -35,7 +35,7 @@ def test_relation_labels_mark_the_unsure_band_between_the_thresholds(monkeypatch
     0.30, background where it is below 0.05 and 255 on the ring between them."""
     from reprolab.models.segmentation import irnet_labels
 
-    monkeypatch.setattr(irnet_labels, "crf_inference_label", lambda image, labels, n_labels: labels)
+    monkeypatch.setattr(irnet_labels, "crf_from_labels", lambda image, labels, n_labels: labels)
     image, cam = _scene()
     label = irnet_labels.ir_label(image, cam, np.array([7]))
     np.testing.assert_array_equal(label == 7, cam[0] > 0.30)

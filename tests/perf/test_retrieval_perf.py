@@ -8,13 +8,12 @@ Each prints its numbers and stores them in pytest-benchmark's ``extra_info``.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 
 import pytest
 import torch
 import torch.nn.functional as F
+from benchmarks.perf.memory import PeakRSS
 
 from reprolab.metrics.retrieval import recall_at_k
 from reprolab.models.embedding import build_embedding_model, param_groups
@@ -29,37 +28,6 @@ SOP_TEST_IMAGES, SOP_TEST_CLASSES = 60_502, 11_316  # about 5.3 images per class
 def _only_when_selected(request):
     if "benchmark" not in (request.config.getoption("markexpr") or "").replace("not benchmark", ""):
         pytest.skip("benchmark: run with -m benchmark")
-
-
-class PeakRSS:
-    """Peak resident memory above the level at entry, sampled from /proc every 5 ms."""
-
-    def __init__(self):
-        self.page = os.sysconf("SC_PAGE_SIZE")
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * self.page
-
-    def __enter__(self) -> PeakRSS:
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    @property
-    def extra_mib(self) -> float:
-        return (self.peak - self.base) / 2**20
 
 
 @pytest.mark.parametrize("backend", ["faiss", "torch"])

@@ -7,41 +7,18 @@ JPEG frames decoded with torchvision.io.decode_jpeg, GroupScale to 240x320, Grou
 to 224x224, selective flip, normalisation. The frames are the motion fixture's renderer at
 SSv1-like size (100x176, 40 frames per video, JPEG quality 90), held in memory as a prepared split
 would serve them, so the number is the decode + augmentation cost a DataLoader worker pays.
+`benchmarks/perf/video_data_path.py` measures the same beside the official loader.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
+from benchmarks.perf.video_data_path import HEIGHT, VIDEOS, WIDTH, InMemorySplit
 
 from reprolab.data.datasets.video import VideoClipDataset
-from reprolab.data.fixtures.sthv1 import MOTIONS, encode_jpeg, render_video
 
 pytestmark = pytest.mark.benchmark
-
-VIDEOS, FRAMES, HEIGHT, WIDTH = 16, 40, 100, 176
-
-
-class InMemorySplit:
-    def __init__(self):
-        import numpy as np
-
-        rng = np.random.default_rng(0)
-        self.encoded, self.labels = [], []
-        for i in range(VIDEOS):
-            label = i % len(MOTIONS)
-            video = render_video(rng, MOTIONS[label][1], FRAMES, HEIGHT, WIDTH)
-            self.encoded.append([encode_jpeg(frame) for frame in video])
-            self.labels.append(label)
-        self.num_frames = [FRAMES] * VIDEOS
-        self.classes = [name for name, _ in MOTIONS]
-
-    def __len__(self):
-        return VIDEOS
-
-    def frames(self, index, frame_indices):
-        return [self.encoded[index][int(i)] for i in frame_indices]
-
 
 def test_training_clips_per_second_per_core(benchmark):
     torch.set_num_threads(1)

@@ -158,3 +158,18 @@ def test_reproduce_stops_at_a_failed_fetch_without_training_or_report(chain_root
     assert cli.main(["reproduce", "toy", "--recipe", "toyvid-chain", "--profile", "tiny"]) == 4
     assert [call[:2] for call in calls] == [("data", "fetch")]  # no prepare, run-stages or report
     assert "no report was written" in capsys.readouterr().err
+
+
+def test_a_plain_recipe_is_a_chain_of_one_train_stage_with_the_config_train_uses(mini_root):
+    from reprolab.config import resolved_config
+
+    specs = load_chain("toyvid-toy-r18", "tiny", ["optim.lr=0.5"], 1)[1]
+    assert list(specs) == ["train"]
+    spec, config = specs["train"], resolved_config("toyvid-toy-r18", "tiny", ["optim.lr=0.5"], 1)
+    assert spec["stage"] == {"name": "train", "kind": "task", "inputs": [], "train_from": None,
+                             "init_from": None, "final": True}
+    for key in ("task", "model", "data", "optim", "eval", "seed", "benchmark_spec"):
+        assert spec[key] == config[key], key
+    stages = dvc_stages("toyvid-toy-r18", "tiny")
+    assert list(stages) == ["resolve", "train"]
+    assert stages["train"]["cmd"] == "reprolab run-stage toyvid-toy-r18 train --profile tiny --no-progress"

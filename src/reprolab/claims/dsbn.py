@@ -20,9 +20,6 @@ Prints a markdown table of target accuracy (mean +- std over seeds, and per seed
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tabulate import tabulate
+
+from reprolab.claims.common import emit, fit_config, mean_std, parser, per_seed, trained_model
 
 SOURCE_ONLY = ["model.adversarial=false", "model.semantic=false", "model.dsbn=false"]
 SHARED_BN = ["model.dsbn=false"]
@@ -68,33 +67,15 @@ def _evaluate(task, model, split: str) -> float:
 def train_chain(recipe: str, seed: int, stage1: Sequence[str], with_stage2: bool, overrides: Sequence[str],
                 workdir: Path) -> dict[str, float]:
     """Train stage 1 (and stage 2 from it); target and source accuracy of the last stage run."""
-    from reprolab.engine.distributed import DistContext
-    from reprolab.engine.loop import fit
-    from reprolab.tasks import build_task
-
-    out: dict[str, float] = {}
-    config = _spec(recipe, "stage1", seed, [*overrides, *stage1])
-    task = build_task(config)
-    task.check_data()
     run_dir = workdir / f"{recipe}-{abs(hash(tuple(stage1)))}-s{seed}-stage1"
-    result = fit(task, config, run_dir, DistContext(), seed=seed, show_progress=False)
-    model = task.build_model(pretrained=False)
-    import torch
-
-    model.load_state_dict(torch.load(result.final_checkpoint, weights_only=False)["model"])
-    out["target"] = _evaluate(task, model, task.data_cfg.target)
-    out["source"] = _evaluate(task, model, task.data_cfg.sources[0])
+    task, result = fit_config(_spec(recipe, "stage1", seed, [*overrides, *stage1]), seed, run_dir)
     if with_stage2:
         config2 = _spec(recipe, "stage2", seed, list(overrides))
         config2["init_from"] = {"stage": "stage1", "checkpoint": str(result.final_checkpoint)}
-        task2 = build_task(config2)
-        result2 = fit(task2, config2, run_dir.with_name(run_dir.name.replace("stage1", "stage2")),
-                      DistContext(), seed=seed, show_progress=False)
-        model2 = task2.build_model(pretrained=False)
-        model2.load_state_dict(torch.load(result2.final_checkpoint, weights_only=False)["model"])
-        out["target"] = _evaluate(task2, model2, task2.data_cfg.target)
-        out["source"] = _evaluate(task2, model2, task2.data_cfg.sources[0])
-    return out
+        task, result = fit_config(config2, seed, run_dir.with_name(run_dir.name.replace("stage1", "stage2")))
+    model = trained_model(task, result)
+    return {"target": _evaluate(task, model, task.data_cfg.target),
+            "source": _evaluate(task, model, task.data_cfg.sources[0])}
 
 
 def run(recipe: str, seeds: Sequence[int], overrides: Sequence[str], models=MODELS) -> str:
@@ -110,33 +91,19 @@ def run(recipe: str, seeds: Sequence[int], overrides: Sequence[str], models=MODE
                 wall += time.perf_counter() - started
                 print(f"{label} seed {seed}: target {out['target']:.1f}, source {out['source']:.1f}",
                       file=sys.stderr, flush=True)
-            rows.append([label, _mean_std(target), " / ".join(f"{s:.1f}" for s in target), _mean_std(source),
+            rows.append([label, mean_std(target), per_seed(target), mean_std(source),
                          f"{wall / len(seeds):.0f}"])
     headers = ["model", f"target acc % (mean ± std, {len(seeds)} seeds)", "per seed",
                "source acc %", "s per run"]
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
-def _mean_std(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {std:.1f}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reprolab.claims.dsbn", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", default="office31-a2w")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="applied to every stage of every model's tiny profile, e.g. optim.epochs=4")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("REPROLAB_NO_PROGRESS", "1")
-    table = run(args.recipe, args.seeds, args.overrides)
-    print(table)
-    if args.out:
-        args.out.write_text(table + "\n")
-    return 0
+    p = parser("reprolab.claims.dsbn", __doc__, "applied to every stage of every model's tiny profile, "
+               "e.g. optim.epochs=4")
+    p.add_argument("--recipe", default="office31-a2w")
+    args = p.parse_args(argv)
+    return emit("reprolab.claims.dsbn", lambda: run(args.recipe, args.seeds, args.overrides), args.out)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ over seeds. Not run in CI; tests/claims runs a one-seed, few-epoch version.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from reprolab.claims.common import emit, parser
 from reprolab.metrics.retrieval import recall_at_k
 from reprolab.models.embedding import EmbeddingModel, EmbeddingWithLoss, param_groups
 from reprolab.models.losses import build_loss
@@ -213,22 +212,14 @@ def markdown_table(results: dict[str, list[list[float]]], epochs_shown: Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reprolab.claims.metric_learning", description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--losses", nargs="+", default=[*LOSSES, *VARIANTS], choices=[*LOSSES, *VARIANTS])
-    parser.add_argument("--out", type=Path, help="also write the markdown table to this file")
-    args = parser.parse_args(argv)
+    p = parser("reprolab.claims.metric_learning", __doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--losses", nargs="+", default=[*LOSSES, *VARIANTS], choices=[*LOSSES, *VARIANTS])
+    args = p.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     np.random.seed(0)
-    results = run_comparison(args.losses, args.seeds, args.epochs)
-    table = markdown_table(results)
-    sys.stdout.write(table)
-    if args.out:
-        from reprolab.atomic import write_text
-
-        write_text(args.out, table)
-    return 0
+    return emit("reprolab.claims.metric_learning",
+                lambda: markdown_table(run_comparison(args.losses, args.seeds, args.epochs)).rstrip("\n"), args.out)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ Prints a markdown table; about 15 s per seed on one CPU core.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -28,26 +26,22 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from reprolab.claims.common import emit, fit_config, mean_std, parser, per_seed, trained_model
+
 RECIPE = "ubbr-rough-boxes-voc2007"
 
 
 def refine_once(seed: int, overrides: Sequence[str], workdir: Path, recipe: str = RECIPE) -> dict[str, float]:
     """Train the recipe's tiny profile with `seed`, then evaluate it: its metrics and wall time."""
     from reprolab.config import resolved_config
-    from reprolab.engine import checkpoint
     from reprolab.engine.distributed import DistContext
-    from reprolab.engine.loop import evaluate, fit
-    from reprolab.tasks import build_task
+    from reprolab.engine.loop import evaluate
 
     started = time.perf_counter()
-    config = resolved_config(recipe, "tiny", list(overrides), seed)
-    task = build_task(config)
-    task.check_data()
-    ctx = DistContext()
-    result = fit(task, config, workdir / f"{recipe}-s{seed}", ctx, seed=seed, show_progress=False)
-    model = task.build_model(pretrained=False)
-    model.load_state_dict(checkpoint.load(result.final_checkpoint, map_location="cpu")["model"])
-    metrics = evaluate(task, model, task.build_dataset("eval"), ctx, show_progress=False)
+    task, result = fit_config(resolved_config(recipe, "tiny", list(overrides), seed), seed,
+                              workdir / f"{recipe}-s{seed}")
+    metrics = evaluate(task, trained_model(task, result), task.build_dataset("eval"), DistContext(),
+                       show_progress=False)
     return {**metrics, "wall_s": time.perf_counter() - started}
 
 
@@ -63,10 +57,7 @@ def run(seeds: Sequence[int], overrides: Sequence[str]) -> tuple[str, list[dict[
 
     def cell(key: str) -> str:
         values = [r[key] for r in results if key in r]
-        if not values:
-            return "-"
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.1f} ± {std:.1f} ({' / '.join(f'{v:.1f}' for v in values)})"
+        return f"{mean_std(values)} ({per_seed(values)})" if values else "-"
 
     rows = [["all objects", cell("miou_before"), cell("miou_after"), cell("miou_gain")],
             ["held-out class", cell("miou_before_unseen"), cell("miou_after_unseen"), cell("miou_gain_unseen")],
@@ -78,27 +69,9 @@ def run(seeds: Sequence[int], overrides: Sequence[str]) -> tuple[str, list[dict[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reprolab.claims.ubbr", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="applied to the recipe's tiny profile, e.g. optim.epochs=10")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("REPROLAB_NO_PROGRESS", "1")
-    from reprolab.errors import MissingDataError
-
-    try:
-        table, _ = run(args.seeds, args.overrides)
-    except MissingDataError as error:
-        print(f"reprolab.claims.ubbr: {error}", file=sys.stderr)
-        return 4
-    print(table)
-    if args.out:
-        from reprolab import atomic
-
-        atomic.write_text(args.out, table + "\n")
-    return 0
+    args = parser("reprolab.claims.ubbr", __doc__, "applied to the recipe's tiny profile, e.g. "
+                  "optim.epochs=10").parse_args(argv)
+    return emit("reprolab.claims.ubbr", lambda: run(args.seeds, args.overrides)[0], args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ core; tests/claims/test_urie_claim.py runs one seed in CI.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from reprolab.claims.common import emit, parser
 from reprolab.data import corruptions
 from reprolab.data.fixtures.synthetic_images import (
     COLOURS,
@@ -190,21 +190,10 @@ def run(seeds: Sequence[int], threads: int | None = None) -> tuple[str, dict[int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reprolab.claims.urie", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--out", default=None, help="also write the table here")
-    args = parser.parse_args(argv)
-    table, _ = run(args.seeds, args.threads)
-    print(table)
-    if args.out:
-        from pathlib import Path
-
-        from reprolab import atomic
-
-        atomic.write_text(Path(args.out), table + "\n")
-    return 0
+    p = parser("reprolab.claims.urie", __doc__)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = p.parse_args(argv)
+    return emit("reprolab.claims.urie", lambda: run(args.seeds, args.threads)[0], args.out)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,6 @@ run on a CPU core; not run in CI.
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tabulate import tabulate
+
+from reprolab.claims.common import emit, fit_config, mean_std, parser, per_seed
 
 MODELS = (
     ("TSN (no temporal modelling)", "sthv1-tsn-r50-8f"),
@@ -38,16 +37,10 @@ MODELS = (
 
 def train_once(recipe: str, seed: int, overrides: Sequence[str], workdir: Path) -> dict[str, float]:
     from reprolab.config import resolved_config
-    from reprolab.engine.distributed import DistContext
-    from reprolab.engine.loop import fit
-    from reprolab.tasks import build_task
 
-    config = resolved_config(recipe, "tiny", list(overrides), seed)
-    task = build_task(config)
-    task.check_data()
-    result = fit(task, config, workdir / f"{recipe}-s{seed}", DistContext(), seed=seed, show_progress=False)
-    last = result.history[-1]
-    return {"top1": last["eval_top1"], "wall_s": result.wall_time_s}
+    _, result = fit_config(resolved_config(recipe, "tiny", list(overrides), seed), seed,
+                           workdir / f"{recipe}-s{seed}")
+    return {"top1": result.history[-1]["eval_top1"], "wall_s": result.wall_time_s}
 
 
 def run(seeds: Sequence[int], overrides: Sequence[str], models=MODELS) -> str:
@@ -61,36 +54,16 @@ def run(seeds: Sequence[int], overrides: Sequence[str], models=MODELS) -> str:
                 scores.append(out["top1"])
                 wall += time.perf_counter() - started
                 print(f"{label} seed {seed}: top-1 {out['top1']:.1f}", file=sys.stderr, flush=True)
-            std = statistics.stdev(scores) if len(scores) > 1 else 0.0
-            rows.append([label, recipe, f"{statistics.mean(scores):.1f} ± {std:.1f}",
-                         " / ".join(f"{s:.1f}" for s in scores), f"{wall / len(seeds):.0f}"])
+            rows.append([label, recipe, mean_std(scores), per_seed(scores), f"{wall / len(seeds):.0f}"])
     headers = ["model", "recipe (tiny profile)", f"val top-1 % (mean ± std, {len(seeds)} seeds)",
                "per seed", "s per run"]
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reprolab.claims.video", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="applied to every model's tiny profile, e.g. optim.epochs=4")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("REPROLAB_NO_PROGRESS", "1")
-    from reprolab.errors import MissingDataError
-
-    try:
-        table = run(args.seeds, args.overrides)
-    except MissingDataError as error:
-        print(f"reprolab.claims.video: {error}", file=sys.stderr)
-        return 4
-    print(table)
-    if args.out:
-        from reprolab import atomic
-
-        atomic.write_text(args.out, table + "\n")
-    return 0
+    args = parser("reprolab.claims.video", __doc__, "applied to every model's tiny profile, e.g. "
+                  "optim.epochs=4").parse_args(argv)
+    return emit("reprolab.claims.video", lambda: run(args.seeds, args.overrides), args.out)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def _browse(args: argparse.Namespace) -> int:
     from reprolab.data.browse import browse
 
     _card(args.dataset)
-    browse(args.dataset, args.split, args.profile, run=args.run, limit=args.limit, port=args.port)
+    browse(args.dataset, args.split, args.profile, run=args.run, stage=args.stage, limit=args.limit, port=args.port)
     return 0
 
 
@@ -138,7 +138,11 @@ def register(subparsers) -> None:
     p.add_argument("--split", default=None,
                    help="split to show (default: the run's evaluated split, else validation or test)")
     p.add_argument("--run", default=None,
-                   help="run id or run directory whose predictions to show (`reprolab evaluate` writes them)")
+                   help="run id or run directory whose predictions to show (`reprolab evaluate` writes them); "
+                        "with --stage, a chain's recipe id (or a run of one of its stages)")
+    p.add_argument("--stage", default=None,
+                   help="a chain's inference stage (e.g. cams, rw-labels) whose derived split to show: "
+                        "its CAMs (`cam`) and pseudo labels (`pseudo_label`) beside the ground truth")
     p.add_argument("--profile", choices=PROFILES, default=None,
                    help="full: the real data; tiny: the fixture (default: the run's profile, else "
                         "full if prepared, else tiny, said so)")

@@ -8,16 +8,30 @@ frame count, rate). An image dataset shows the image itself (a multi-frame sampl
 dataset, its middle frame).
 
 Fields: `sample_id`, `num_frames`, `ground_truth` (a Classification, when the sample has a
-class). With `--run` (a run directory, or a run id found in the results store or under
-runs/), the run's `predictions.parquet` (schemas in reprolab.predictions) adds, per evaluated
-sample:
+class; a Segmentation when it has a label mask, as VOC 2012's splits do: their image labels are
+-1, "several"). Masks, CAMs and pseudo labels are written as PNGs beside the media; the dataset's
+mask targets are VOC's 21 labels plus 255 "ignore" (reprolab.data.browse_segmentation). With
+`--run` (a run directory, or a run id found in the results store or under runs/), the run's
+`predictions.parquet` (schemas in reprolab.predictions) adds, per evaluated sample:
 
 - classification: `prediction` (Classification, with its softmax confidence), `correct` (bool),
   `top_k` (Classifications: the k most probable classes and their probabilities);
 - retrieval with classes: `prediction` (the class of the nearest retrieved sample), `correct`
   (a Recall@1 hit), `retrieved` (ids, nearest first), `retrieved_distance` (the nearest one's);
 - retrieval with continuous labels: `retrieved`, `retrieved_distance`, `label_distance` (the
-  nearest one's label distance).
+  nearest one's label distance);
+- segmentation (wsss-cam, psa-affinity, semantic-segmentation, deeplab-v2): `miou`,
+  `pixel_accuracy` (percent) and `pixels` (labelled pixels) of the image, and `prediction` (a
+  Segmentation) when the run stored its predicted masks (the optional `mask` column; a run
+  without it is shown with its scores only, said so);
+- instances (irnet): `instances`, `ground_truth_instances` (counts per image).
+
+`--stage <name>` with `--run <chain recipe id>` (or a run of one of the chain's stages) shows the
+derived split that inference stage wrote (runs/<recipe>/<profile>/stages/<name>/split/; `--split`
+picks one when it wrote several): beside `ground_truth`, `cam` (a Heatmap of the CAM of the
+image's top class, the one with the highest mean CAM, named in `cam_class`) from a `cam` payload
+(`cams`, `irn-cams`) and `pseudo_label` (a Segmentation) from a `pseudo_label` payload
+(`rw-labels`, `irn-labels`). Sort on `miou`, or in Python: `dataset.sort_by("miou")`.
 
 Filter in the App on `correct`, or in Python: `dataset.match(F("correct") == False)`.
 Without `--profile`, the full data is shown when it is prepared, else the tiny fixture (said so);
@@ -33,6 +47,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from reprolab import atomic, paths
+from reprolab.data import browse_segmentation
 from reprolab.data.layout import PROFILES, DatasetLayout, Profile
 from reprolab.data.reader import open_split
 from reprolab.errors import MissingDataError, UsageError
@@ -168,13 +183,20 @@ def _check_predictions(samples: Predictions, dataset_id: str, split: str, prepar
                          f"not in {dataset_id}/{split}; the run evaluated split {meta.get('split')!r}")
 
 
-def _prediction_fields(fo, samples: Predictions, classes: list[str]) -> dict[str, dict]:
-    """{sample id: {field: value}} from a predictions table."""
+def _prediction_fields(fo, samples: Predictions, classes: list[str], masks_dir: Path) -> dict[str, dict]:
+    """{sample id: {field: value}} from a predictions table (segmentation masks go to `masks_dir`)."""
     def name(index: int) -> str:
         return classes[index] if 0 <= index < len(classes) else str(index)
 
     fields: dict[str, dict] = {}
     for row in samples.table.itertuples(index=False):
+        if samples.kind == "segmentation":
+            fields[row.id] = browse_segmentation.prediction_fields(fo, row, masks_dir)
+            continue
+        if samples.kind == "instances":
+            fields[row.id] = {"instances": int(row.instances),
+                              "ground_truth_instances": int(row.ground_truth_instances)}
+            continue
         if samples.kind == "classification":
             fields[row.id] = {
                 "prediction": fo.Classification(label=name(int(row.prediction)), confidence=float(row.confidence)),
@@ -194,14 +216,61 @@ def _prediction_fields(fo, samples: Predictions, classes: list[str]) -> dict[str
     return fields
 
 
+def stage_split(run: str, stage: str, profile: Profile | None, split: str | None,
+                root: Path | None = None) -> tuple[Profile, str]:
+    """(profile, derived split reference) of a chain stage's derived split: `run` is the chain's
+    recipe id, or a run (id or directory) of one of its stages (runs/<recipe>/<profile>/stages/)."""
+    from reprolab.pipeline.layout import StageLayout
+
+    recipe = run
+    profiles = [profile] if profile else ["full", "tiny"]
+    if not any((StageLayout(recipe, p, root).base / "stages").is_dir() for p in profiles):
+        try:  # a stage's run: runs/<recipe>/<profile>/stages/<s>/run
+            run_dir = run_dir_of(run, root).resolve()
+        except MissingDataError:
+            raise MissingDataError(f"--stage {stage}: {run!r} is no chain that has run (no runs/{run}/"
+                                   f"<profile>/stages/) and no run; run the chain first: reprolab "
+                                   f"run-stages {run} --profile {profile or 'tiny'}") from None
+        parts = run_dir.parts
+        if len(parts) < 5 or parts[-3] != "stages":
+            raise UsageError(f"--stage {stage}: {run!r} is neither a chain's recipe id with that stage "
+                             f"(runs/{run}/<profile>/stages/{stage}/) nor a run of a chain stage")
+        recipe, run_profile = parts[-5], parts[-4]
+        if profile is not None and run_profile != profile:
+            raise UsageError(f"run {run} is a {run_profile} run; drop --profile {profile} or pass "
+                             f"--profile {run_profile}")
+        profiles = [run_profile]
+    for candidate in profiles:
+        layout = StageLayout(recipe, candidate, root)
+        if not layout.stage_dir(stage).is_dir():
+            continue
+        written = sorted(p.stem for p in layout.split_dir(stage).glob("*.json"))
+        if not written:
+            raise MissingDataError(f"{recipe} stage {stage} ({candidate}): no derived split in "
+                                   f"{layout.relative(layout.split_dir(stage))}/ (is it an inference stage, and has "
+                                   f"it run? `reprolab run-stages {recipe} --profile {candidate}`)")
+        name = split or written[0]
+        if name not in written:
+            raise UsageError(f"{recipe} stage {stage}: no derived split {name!r} (it wrote: {', '.join(written)})")
+        return candidate, layout.split_ref(stage, name)
+    raise MissingDataError(f"chain {recipe}: stage {stage} has not run in the {' or '.join(profiles)} profile "
+                           f"(no runs/{recipe}/<profile>/stages/{stage}/); run it: reprolab run-stages "
+                           f"{recipe} --profile {profiles[-1]}")
+
+
 def build_fiftyone_dataset(dataset_id: str, split: str | None = None, profile: Profile | None = None, *,
-                           run: str | None = None, root: Path | None = None,
+                           run: str | None = None, stage: str | None = None, root: Path | None = None,
                            name: str | None = None, limit: int | None = None):
     """Create (or replace) a FiftyOne dataset holding the split's samples (and the run's
-    predictions); returns it. `split`/`profile` None: the run's, else as the module says."""
+    predictions, or with `stage` the chain stage's derived split); returns it. `split`/`profile`
+    None: the run's, else as the module says."""
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
     root = Path(root) if root is not None else None
-    samples = run_predictions(run, root) if run else None
+    if stage is not None:
+        if run is None:
+            raise UsageError(f"--stage {stage} needs --run: the chain's recipe id (or a run of one of its stages)")
+        profile, split = stage_split(run, stage, profile, split, root)
+    samples = run_predictions(run, root) if run and stage is None else None
     if samples is not None:
         run_profile = samples.meta.get("profile")
         if profile is not None and run_profile not in (None, profile):
@@ -220,21 +289,30 @@ def build_fiftyone_dataset(dataset_id: str, split: str | None = None, profile: P
     import fiftyone as fo
 
     classes = prepared.classes
-    fields = _prediction_fields(fo, samples, classes) if samples is not None else {}
     video = _is_video(dataset_id, root)
     fps = float((prepared.info.get("options") or {}).get("fps") or DEFAULT_FPS)
     # one folder per preparation: media of an earlier preparation are never shown for this one
+    # (a derived split's `split` is its path runs/<recipe>/<profile>/stages/<stage>/split/<name>)
     media_dir = (DatasetLayout(dataset_id, profile, root).base / ".browse" /
-                 f"{split}-{prepared.fingerprint.removeprefix('sha256:')[:12]}")
+                 f"{split.replace('/', '__')}-{prepared.fingerprint.removeprefix('sha256:')[:12]}")
     media_dir.mkdir(parents=True, exist_ok=True)
     run_id = (samples.meta.get("run_id") or Path(run).name) if samples is not None else None
-    name = name or f"reprolab-{dataset_id}-{profile}-{split}" + (f"-{run_id}" if run_id else "")
+    fields = (_prediction_fields(fo, samples, classes, media_dir / "runs" / run_id)
+              if samples is not None else {})
+    if samples is not None and samples.kind == "segmentation" and "mask" not in samples.table:
+        print(f"reprolab: run {run} stored no predicted masks (its evaluation wrote per-image scores "
+              "only): showing miou and pixel_accuracy, no `prediction` mask", file=sys.stderr, flush=True)
+    masks = not video and browse_segmentation.has_masks(prepared)
+    shown_split = f"{Path(run).name}-{stage}" if stage else split
+    name = name or f"reprolab-{dataset_id}-{profile}-{shown_split}" + (f"-{run_id}" if run_id else "")
     if fo.dataset_exists(name):
         fo.delete_dataset(name)
     dataset = fo.Dataset(name)
     dataset.default_classes = classes
+    if masks or (samples is not None and samples.kind == "segmentation"):
+        dataset.default_mask_targets = browse_segmentation.MASK_TARGETS
     dataset.info = {"reprolab_dataset": dataset_id, "profile": profile, "split": split,
-                    "fingerprint": prepared.fingerprint, "run": run,
+                    "fingerprint": prepared.fingerprint, "run": run, "stage": stage,
                     "predictions": samples.kind if samples is not None else None}
     count = len(prepared) if limit is None else min(limit, len(prepared))
     batch = []
@@ -246,30 +324,35 @@ def build_fiftyone_dataset(dataset_id: str, split: str | None = None, profile: P
         sample["num_frames"] = item.num_frames
         if item.label >= 0 and classes:
             sample["ground_truth"] = fo.Classification(label=classes[item.label])
+        if masks:  # a mask, CAM or pseudo label per image (replaces no label: VOC's are -1)
+            for key, value in browse_segmentation.sample_fields(fo, item, media_dir).items():
+                sample[key] = value
         for key, value in fields.get(item.id, {}).items():
             sample[key] = value
         batch.append(sample)
     dataset.add_samples(batch, progress=False)
-    if fields:  # the grid shows truth, prediction and correct; top_k and the rest one click away
+    if fields or stage:  # the grid shows truth, prediction and correct; top_k and the rest one click away
         from fiftyone.core.odm.dataset import ActiveFields
 
-        shown = [f for f in ("ground_truth", "prediction", "correct", "label_distance") if dataset.has_field(f)]
+        shown = [f for f in ("ground_truth", "prediction", "correct", "label_distance", "miou",
+                             "pseudo_label", "cam") if dataset.has_field(f)]
         dataset.app_config.active_fields = ActiveFields(paths=shown)
         dataset.save()
     return dataset
 
 
 def browse(dataset_id: str, split: str | None = None, profile: Profile | None = None, *,
-           run: str | None = None, limit: int | None = None, port: int = 5151, address: str = "127.0.0.1",
-           wait: bool = True):
+           run: str | None = None, stage: str | None = None, limit: int | None = None, port: int = 5151,
+           address: str = "127.0.0.1", wait: bool = True):
     """Build the dataset and launch the App on localhost (blocks until the App is closed)."""
-    dataset = build_fiftyone_dataset(dataset_id, split, profile, run=run, limit=limit)  # bad input fails first
+    dataset = build_fiftyone_dataset(dataset_id, split, profile, run=run, stage=stage, limit=limit)  # bad input fails first
     import fiftyone as fo
 
     session = fo.launch_app(dataset, port=port, address=address, remote=True)
     info = dataset.info
     print(f"FiftyOne App: http://{address}:{port} ({len(dataset)} samples of {dataset_id}/{info['split']}, "
-          f"{info['profile']} profile{', run ' + run if run else ''}); Ctrl-C to stop", flush=True)
+          f"{info['profile']} profile{', run ' + run if run else ''}{', stage ' + stage if stage else ''}); "
+          "Ctrl-C to stop", flush=True)
     if wait:
         session.wait()
     return session

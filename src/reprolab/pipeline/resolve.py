@@ -34,6 +34,14 @@ from reprolab.registry import Benchmark, Recipe, deep_merge
 from reprolab.registry.stages import TASK_BLOCKS, Stage, check_chain, describe_errors
 
 PREFIX = "stages."
+# A recipe without `stages:` is a chain of one task stage, so that run-stage and `stages dvc`
+# (a DVC pipeline per recipe) treat every recipe alike; `reprolab train` runs the same config.
+PLAIN_STAGE = "train"
+
+
+def recipe_stages(recipe: Recipe) -> dict[str, Stage]:
+    """The recipe's chain: its `stages:`, or one task stage named `train` for a plain recipe."""
+    return dict(recipe.stages) if recipe.stages else {PLAIN_STAGE: Stage()}
 
 
 def split_overrides(overrides: list[str], stages: list[str]) -> tuple[list[str], dict[str, list[str]]]:
@@ -85,9 +93,9 @@ def _block_override(parts: list[str]) -> bool:
 def _stages(recipe: Recipe, scoped: dict[str, list[str]]) -> dict[str, Stage]:
     """The recipe's stages with their stage-level overrides applied and validated again."""
     if not any(scoped.values()):
-        return dict(recipe.stages)
+        return recipe_stages(recipe)
     stages = {}
-    for name, stage in recipe.stages.items():
+    for name, stage in recipe_stages(recipe).items():
         raw = stage.model_dump(by_alias=True, exclude_unset=True)
         texts = [t for t in scoped[name] if not _block_override(_unscoped(t)[1])]
         for text in texts:
@@ -112,11 +120,8 @@ def _default_splits(body: dict[str, Any], benchmark: Benchmark) -> dict[str, Any
 def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
                 overrides: list[str] | None = None, seed: int | None = None, *,
                 root: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Every stage's spec, in chain order."""
-    if not recipe.stages:
-        raise ConfigError(f"recipe {recipe.id} declares no stages; run it with `reprolab train "
-                          f"{recipe.id}`")
-    common, scoped = split_overrides(list(overrides or []), list(recipe.stages))
+    """Every stage's spec, in chain order (a plain recipe: its one `train` stage)."""
+    common, scoped = split_overrides(list(overrides or []), list(recipe_stages(recipe)))
     stages = _stages(recipe, scoped)
     base = resolve(recipe, profile, [])  # type: ignore[arg-type]
     seed = int(seed if seed is not None else base["seeds"][0])
