@@ -36,7 +36,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from reprolab.claims.dsbn import _mean_std
+from reprolab.claims.common import mean_std
 
 DATASETS = ("voc2012", "web-videos-voc")
 ROWS = (
@@ -103,9 +103,9 @@ def run(recipe: str, seeds: Sequence[int], overrides: Sequence[str]) -> str:
     rows = []
     for label, stage, key in ROWS:
         values = [m[stage][key] for m in measured]
-        rows.append([label, _mean_std(values), " / ".join(f"{v:.1f}" for v in values)])
+        rows.append([label, mean_std(values), " / ".join(f"{v:.1f}" for v in values)])
     kept = [m["video-masks"]["kept_fraction"] for m in measured]
-    rows.append(["(video frames kept by the filter, %)", _mean_std([100 * k for k in kept]),
+    rows.append(["(video frames kept by the filter, %)", mean_std([100 * k for k in kept]),
                  " / ".join(f"{100 * k:.0f}" for k in kept)])
     headers = ["model (VOC fixture val images)", f"mIoU (mean ± std, {len(seeds)} seeds)", "per seed"]
     table = tabulate(rows, headers=headers, tablefmt="github")
