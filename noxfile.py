@@ -121,6 +121,13 @@ def claims_wsss(session: nox.Session) -> None:
     _python(session, "-m", "reprolab.claims.wsss", *session.posargs)
 
 
+@nox.session(name="claims-web-video", venv_backend="none")
+def claims_web_video(session: nox.Session) -> None:
+    """Web-video WSSS: encoder + decoder trained on video masks vs the encoder's thresholded CAMs on
+    the VOC fixture's val images, 3 tiny chains (needs voc2012 and web-videos-voc prepared tiny)."""
+    _python(session, "-m", "reprolab.claims.web_video", *session.posargs)
+
+
 def _papers() -> list[str]:
     # Read the folder names, not the YAML: listing sessions must work before anything is installed.
     return sorted(p.parent.name for p in (ROOT / "reproductions").glob("*/paper.yaml"))

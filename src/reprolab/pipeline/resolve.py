@@ -163,7 +163,7 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
             split_names[name] = {"train": spec["data"].get("train_split", split_names[name]["train"]),
                                  "eval": spec["data"].get("eval_split", split_names[name]["eval"])}
         else:
-            split_name = split_names[stage.from_][stage.split]
+            split_name = stage.split if stage.dataset else split_names[stage.from_][stage.split]
             if not isinstance(split_name, str):
                 raise ConfigError(f"recipe {recipe.id}, stage {name}: stage {stage.from_!r} "
                                   f"evaluates several splits ({split_name}); set its "
@@ -188,6 +188,8 @@ def stage_specs(recipe: Recipe, benchmark: Benchmark, profile: str = "full",
                     "stage": {"name": name, "kind": "inference", "inputs": stage.inputs,
                               "infer": stage.infer, "from": stage.from_, "split": stage.split,
                               "split_name": split_name, "options": parsed}}
+            if stage.dataset is not None:
+                spec["stage"]["dataset"] = stage.dataset
             if "/" in split_name:  # inferring on a derived split: name the output by its last part
                 spec["stage"]["derived_name"] = split_name.rsplit("/", 1)[-1]
         specs[name] = spec

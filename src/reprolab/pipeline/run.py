@@ -229,6 +229,7 @@ def _infer(config: dict[str, Any], run: dict[str, Any], layout: StageLayout, ctx
     from reprolab.engine.loop import predict_all
     from reprolab.pipeline.steps import STEPS, InferenceRun
     from reprolab.tasks import build_task
+    from reprolab.tasks.base import SplitDescription
 
     stage = config["stage"]
     source_stage = stage["from"]
@@ -237,17 +238,25 @@ def _infer(config: dict[str, Any], run: dict[str, Any], layout: StageLayout, ctx
         distributed.barrier(ctx)
         return outputs, {}
     trained = yaml.safe_load((layout.run_dir(source_stage) / CONFIG_FILE).read_text())
-    trained["data"]["eval_split"] = stage["split_name"]  # the split to infer on, eval transforms
+    if stage.get("dataset") is None:
+        trained["data"]["eval_split"] = stage["split_name"]  # the split to infer on, eval transforms
     task = build_task(trained)
     model = task.build_model(pretrained=False).to(ctx.device)
     model.load_state_dict(checkpoint.load(layout.checkpoint(source_stage), map_location=ctx.device)["model"])
-    dataset = task.build_dataset("eval")
-    described = task.describe_split(dataset, "eval")
-    source = open_split(described.dataset, described.name, trained["profile"])
     step = STEPS.get(stage["infer"])
-    alone = DistContext(device=ctx.device)  # the step runs on rank 0 only: no collective calls
-    predictions = partial(predict_all, task, model, dataset, alone, show_progress=False,
-                          num_workers=task.options.num_workers)
+    if stage.get("dataset") is not None:
+        # another dataset than the model's (web-video WSSS: the VOC encoder on the user's videos):
+        # the step reads the prepared split itself; the task's predict does not apply to it
+        source = open_split(stage["dataset"], stage["split_name"], trained["profile"])
+        dataset, predictions = source, _no_predictions(stage)
+        described = SplitDescription(stage["dataset"], stage["split_name"], len(source), source.fingerprint)
+    else:
+        dataset = task.build_dataset("eval")
+        described = task.describe_split(dataset, "eval")
+        source = open_split(described.dataset, described.name, trained["profile"])
+        alone = DistContext(device=ctx.device)  # the step runs on rank 0 only: no collective calls
+        predictions = partial(predict_all, task, model, dataset, alone, show_progress=False,
+                              num_workers=task.options.num_workers)
     rows = step.function(InferenceRun(task, model, dataset, source, predictions),
                          step.parse_options(stage["options"]))
     from_record = read_record(layout, source_stage) or {}
@@ -265,3 +274,10 @@ def _infer(config: dict[str, Any], run: dict[str, Any], layout: StageLayout, ctx
           f"derived split: {outputs['split']} ({info['fingerprint']})", flush=True)
     distributed.barrier(ctx)
     return outputs, metrics
+
+
+def _no_predictions(stage: dict[str, Any]):
+    def predictions():
+        raise NotImplementedError(f"step {stage['infer']} infers on dataset {stage['dataset']}, not on "
+                                  "its model's task split: it cannot use run.predict()")
+    return predictions

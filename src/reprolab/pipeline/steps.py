@@ -114,5 +114,6 @@ def predicted_labels(run: InferenceRun, options: PredictedLabelsOptions) -> Deri
                        metrics=metrics)
 
 
-# The weakly supervised segmentation steps (cams, rw-labels, irn-cams) register themselves on import.
-from reprolab.pipeline import irnet_steps, wsss_steps  # noqa: E402,F401
+# The weakly supervised segmentation steps (cams, rw-labels, irn-cams, video-masks) register
+# themselves on import.
+from reprolab.pipeline import irnet_steps, web_video_steps, wsss_steps  # noqa: E402,F401

@@ -18,7 +18,10 @@ task run (the default)
 inference step
     infer       a registered step (reprolab.pipeline.steps), e.g. predicted-labels
     from        the task stage whose trained model it runs
-    split       train | eval: the `from` stage's training or evaluation split (of its dataset)
+    split       train | eval: the `from` stage's training or evaluation split (of its dataset);
+                with `dataset`, a split of that dataset
+    dataset     infer on another dataset than the `from` stage's (web-video WSSS: a VOC-trained
+                encoder on the user's videos); its split `split` (e.g. all), read by the step
     options     the step's options, checked against the step's own model when the chain is
                 resolved (`reprolab check`, `reprolab stages ...`, `run-stage`): the steps are code
                 of reprolab.pipeline, above the registries
@@ -40,6 +43,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -67,16 +72,26 @@ class Stage(BaseModel):
     # an inference step
     infer: str | None = Field(default=None, description="a step of reprolab.pipeline.steps.STEPS")
     from_: str | None = Field(default=None, alias="from", description="the task stage whose model runs")
-    split: Literal["train", "eval"] = Field(default="train", description="which split of `from` to infer on")
+    dataset: str | None = Field(default=None, description="infer on this dataset's `split` instead")
+    split: str = Field(default="train", description="which split of `from` to infer on (train | eval), "
+                       "or of `dataset`")
     options: dict[str, Any] = Field(default_factory=dict, description="the step's options")
     # both
     tiny: dict[str, Any] = Field(default_factory=dict, description="what the tiny profile changes")
+
+    @field_validator("split")
+    @classmethod
+    def _split_of_from(cls, split: str, info: ValidationInfo) -> str:
+        if info.data.get("dataset") is None and split not in ("train", "eval"):
+            raise ValueError(f"{split!r}: use train or eval (the `from` stage's splits), or name a "
+                             "`dataset` whose split it is")
+        return split
 
     @model_validator(mode="after")
     def _one_kind(self) -> Stage:
         given = self.model_fields_set
         if self.infer is None:
-            stray = [f for f in ("from_", "split", "options") if f in given]
+            stray = [f for f in ("from_", "split", "options", "dataset") if f in given]
             if stray:
                 raise ValueError(f"{_keys(stray)} belong to inference stages: add `infer: <step>` "
                                  "or remove them")

@@ -20,6 +20,7 @@ from reprolab.tasks import (  # noqa: F401  (each module registers its task)
     psa,
     segmentation,
     video_classification,
+    web_video,
 )
 from reprolab.tasks.base import TASKS, SplitDescription, Task
 

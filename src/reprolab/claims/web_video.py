@@ -1,0 +1,133 @@
+"""Claims benchmark: do masks segmented from web videos train a decoder that beats the encoder's CAMs?
+
+A small-scale replay of the claim of Hong et al. (arXiv 1701.00352) on the tiny fixtures: the
+chain of a web-videos-wsss recipe (default crawlseg-vgg16-val) trains its encoder on the voc2012
+fixture's image labels, segments the web-videos-voc fixture's videos (distractors included) and
+trains the class-agnostic decoder on those masks. On the voc2012 fixture's val images it compares
+
+    thresholded CAMs of the same encoder (its multi-scale + flip CAMs of the classes its classifier
+    picks, constant background 0.2: metric `cam_miou` of the decoder stage)
+    < encoder + decoder trained from the video masks (metric `miou`)
+
+with the encoder's CAMs given the true image labels (stage 1's own evaluation) beside them. Each
+seed runs the whole tiny chain (`reprolab run-stages <recipe> --profile tiny --seed s`) in a
+scratch checkout that links this checkout's prepared tiny datasets, so the checkout's own runs
+and results are untouched.
+
+Run (after `reprolab data fetch voc2012 --profile tiny && reprolab data prepare voc2012 --profile
+tiny`, and the same for web-videos-voc):
+
+    python -m reprolab.claims.web_video [--recipe crawlseg-vgg16-val] [--seeds 0 1 2] [--out table.md] [key=value ...]
+
+Prints a markdown table of mIoU (mean +- std over seeds, and per seed). Not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tabulate import tabulate
+
+from reprolab.claims.common import mean_std
+
+DATASETS = ("voc2012", "web-videos-voc")
+ROWS = (
+    ("CAMs of the encoder, true image labels (stage 1 evaluation)", "encoder", "miou"),
+    ("thresholded CAMs of the encoder, classes it predicts", "decoder", "cam_miou"),
+    ("encoder + decoder trained on the video masks", "decoder", "miou"),
+)
+
+
+def scratch_checkout(root: Path, source: Path) -> Path:
+    """Registries copied from `source`, its prepared tiny datasets linked (read only)."""
+    from reprolab.errors import MissingDataError
+
+    for name in ("benchmarks", "reproductions"):
+        shutil.copytree(source / name, root / name)
+    for card in source.glob("datasets/*/card.yaml"):
+        (root / card.parent.relative_to(source)).mkdir(parents=True)
+        shutil.copy(card, root / card.relative_to(source))
+    shutil.copy(source / "pyproject.toml", root / "pyproject.toml")
+    for dataset in DATASETS:
+        tiny = source / "datasets" / dataset / "tiny"
+        if not (tiny / "prepared").is_dir():
+            raise MissingDataError(f"claims web-video: {dataset} is not prepared in the tiny profile; run: "
+                                   f"reprolab data fetch {dataset} --profile tiny && reprolab data "
+                                   f"prepare {dataset} --profile tiny")
+        (root / "datasets" / dataset / "tiny").symlink_to(tiny, target_is_directory=True)
+    return root
+
+
+def run_chain(recipe: str, seed: int, overrides: Sequence[str], root: Path) -> dict[str, dict[str, float]]:
+    """Metrics of each stage of one tiny chain run in the checkout `root`."""
+    from reprolab.cli import main
+
+    old = os.environ.get("REPROLAB_ROOT")
+    os.environ["REPROLAB_ROOT"] = str(root)
+    try:
+        code = main(["run-stages", recipe, "--profile", "tiny", "--seed", str(seed), *overrides])
+    finally:
+        if old is None:
+            os.environ.pop("REPROLAB_ROOT")
+        else:
+            os.environ["REPROLAB_ROOT"] = old
+    if code != 0:
+        raise RuntimeError(f"reprolab run-stages {recipe} --profile tiny --seed {seed} exited {code}")
+    stages = root / "runs" / recipe / "tiny" / "stages"
+    return {name: json.loads((stages / name / "stage.json").read_text())["metrics"]
+            for name in ("encoder", "video-masks", "decoder")}
+
+
+def run(recipe: str, seeds: Sequence[int], overrides: Sequence[str]) -> str:
+    from reprolab import paths
+
+    measured: list[dict[str, dict[str, float]]] = []
+    wall = 0.0
+    with tempfile.TemporaryDirectory(prefix="claims-web-video-") as tmp:
+        root = scratch_checkout(Path(tmp) / "checkout", paths.project_root())
+        for seed in seeds:
+            started = time.perf_counter()
+            measured.append(run_chain(recipe, seed, overrides, root))
+            wall += time.perf_counter() - started
+            shown = ", ".join(f"{label.split(',')[0]} {m[stage][key]:.1f}" for (label, stage, key), m in
+                              zip(ROWS, [measured[-1]] * len(ROWS), strict=True))
+            print(f"seed {seed}: {shown}", file=sys.stderr, flush=True)
+    rows = []
+    for label, stage, key in ROWS:
+        values = [m[stage][key] for m in measured]
+        rows.append([label, mean_std(values), " / ".join(f"{v:.1f}" for v in values)])
+    kept = [m["video-masks"]["kept_fraction"] for m in measured]
+    rows.append(["(video frames kept by the filter, %)", mean_std([100 * k for k in kept]),
+                 " / ".join(f"{100 * k:.0f}" for k in kept)])
+    headers = ["model (VOC fixture val images)", f"mIoU (mean ± std, {len(seeds)} seeds)", "per seed"]
+    table = tabulate(rows, headers=headers, tablefmt="github")
+    return f"{table}\n\n{len(seeds)} tiny chains of {recipe}, {wall / max(1, len(seeds)):.0f} s each"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reprolab.claims.web_video", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="crawlseg-vgg16-val")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="passed to run-stages, e.g. stages.decoder.optim.epochs=20")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("REPROLAB_NO_PROGRESS", "1")
+    table = run(args.recipe, args.seeds, args.overrides)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
