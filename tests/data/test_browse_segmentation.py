@@ -161,7 +161,6 @@ def test_browse_a_chain_stage_shows_its_cams_and_pseudo_labels(voc_root, tmp_pat
 
 def test_a_stage_is_named_by_its_chain_or_by_a_run_of_the_chain(voc_root, monkeypatch, capsys):
     from reprolab.cli import main
-
     from reprolab.data.browse import stage_split
     from reprolab.errors import MissingDataError, UsageError
     from reprolab.pipeline.layout import StageLayout

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from reprolab.claims.dsbn import _mean_std
+from reprolab.claims.common import mean_std
 
 CAM_LABELS = ["stages.cams.options.pseudo_labels=true", "stages.seg.data.train_from=cams",
               "+stages.seg.data.label_key=cam_label"]
@@ -132,7 +132,7 @@ def run(seeds: Sequence[int], groups: Sequence[str]) -> str:
                     values.setdefault(label, []).append(float(metrics[where][key]))
                     walls[label] = walls.get(label, 0.0) + wall / len(seeds)
                     print(f"{label} seed {seed}: {values[label][-1]:.1f} ({wall:.0f} s)", file=sys.stderr, flush=True)
-    table = [[label, _mean_std(v), " / ".join(f"{x:.1f}" for x in v), f"{walls[label]:.0f}"]
+    table = [[label, mean_std(v), " / ".join(f"{x:.1f}" for x in v), f"{walls[label]:.0f}"]
              for label, v in values.items()]
     text = tabulate(table, headers=["row", f"% (mean ± std, {len(seeds)} seeds)", "per seed", "s per chain"],
                     tablefmt="github")
@@ -140,7 +140,7 @@ def run(seeds: Sequence[int], groups: Sequence[str]) -> str:
     for claim, low, high in CLAIMS:
         if low in values and high in values:
             margins = [b - a for a, b in zip(values[low], values[high], strict=True)]
-            claims.append([claim, _mean_std(margins), " / ".join(f"{m:+.1f}" for m in margins),
+            claims.append([claim, mean_std(margins), " / ".join(f"{m:+.1f}" for m in margins),
                            "yes" if min(margins) > 0 else "no"])
     if claims:
         text += "\n\n" + tabulate(claims, headers=["claim", "margin (mean ± std)", "per seed", "holds at every seed"],
