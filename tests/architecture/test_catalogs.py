@@ -52,7 +52,7 @@ def test_every_loss_builds(name):
 def test_every_task_is_a_registered_class():
     assert list_tasks() == ["box-regression", "deeplab-v2", "domain-adaptation", "enhancement", "irnet",
                             "log-ratio", "metric-learning", "psa-affinity",
-                            "semantic-segmentation", "video-classification", "wsss-cam"]
+                            "semantic-segmentation", "video-classification", "wsss-cam", "wsss-video-decoder"]
     for name in list_tasks():
         task = TASKS.get(name)
         assert {"Model", "Data", "Eval"} <= set(dir(task))

@@ -68,3 +68,21 @@ def test_random_walk_beats_cams(chain):
     cam = chain["records"]["cls"]["metrics"]["miou"]
     rw = chain["result"]["metrics"]["miou"]
     assert rw >= cam + RW_MARGIN, f"CAM {cam:.2f}, CAM+RW {rw:.2f}"
+
+
+@pytest.mark.slow
+def test_the_final_stage_keeps_each_predicted_mask_for_browse(chain):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from reprolab.predictions import PREDICTIONS_FILE, read
+
+    run_dir = chain["root"] / "runs" / "rw-r38-train" / "tiny" / "stages" / "aff" / "run"
+    samples = read(run_dir / PREDICTIONS_FILE)
+    assert samples.kind == "segmentation" and len(samples) == 48 and "mask" in samples.table
+    for row in samples.table.itertuples(index=False):
+        mask = np.asarray(Image.open(io.BytesIO(row.mask)))
+        # a label map of the image (background + 20 classes, never 'ignore') covering its scored pixels
+        assert mask.ndim == 2 and mask.max() <= 20 and mask.size >= row.pixels > 0

@@ -69,3 +69,70 @@ def mean_std(values: Sequence[float]) -> str:
 
 def per_seed(values: Sequence[float]) -> str:
     return " / ".join(f"{v:.1f}" for v in values)
+
+
+class at_checkout:
+    """REPROLAB_ROOT set to the checkout `root` inside the block (restored after)."""
+
+    def __init__(self, root: Path):
+        self.root, self.old = Path(root), None
+
+    def __enter__(self) -> Path:
+        self.old = os.environ.get("REPROLAB_ROOT")
+        os.environ["REPROLAB_ROOT"] = str(self.root)
+        return self.root
+
+    def __exit__(self, *exc) -> None:
+        if self.old is None:
+            os.environ.pop("REPROLAB_ROOT", None)
+        else:
+            os.environ["REPROLAB_ROOT"] = self.old
+
+
+def scratch_checkout(root: Path, source: Path | None = None) -> Path:
+    """The registries of `source` (default: this checkout) copied to `root`: cards, benchmarks,
+    papers and recipes, so that a claim's runs and results never touch the real checkout."""
+    import shutil
+
+    from reprolab import paths
+
+    source = Path(source) if source is not None else paths.project_root()
+    for name in ("benchmarks", "reproductions"):
+        shutil.copytree(source / name, root / name)
+    for card in source.glob("datasets/*/card.yaml"):
+        (root / card.parent.relative_to(source)).mkdir(parents=True)
+        shutil.copy(card, root / card.relative_to(source))
+    shutil.copy(source / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def prepare_tiny(root: Path, dataset_ids: Sequence[str]) -> None:
+    """Fetch and prepare the tiny fixtures of `dataset_ids` in the checkout `root`."""
+    from reprolab.data.fetch import fetch_dataset
+    from reprolab.data.prepare import prepare_dataset
+    from reprolab.registry import load_registry
+
+    cards = load_registry(Path(root)).datasets
+    for dataset in dataset_ids:
+        fetch_dataset(cards[dataset], "tiny", root=Path(root), progress=False)
+        prepare_dataset(cards[dataset], "tiny", root=Path(root), progress=False)
+
+
+def run_tiny_chain(root: Path, recipe: str, seed: int, overrides: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    """Run a recipe's whole tiny chain in the checkout `root` (as `reprolab run-stages` does):
+    {stage: its metrics, ..., "result": the recipe's result metrics}."""
+    import json
+
+    from reprolab.pipeline.resolve import load_chain, write_specs
+    from reprolab.pipeline.run import check_stages, read_record, run_stage
+
+    with at_checkout(root):
+        _, specs, layout = load_chain(recipe, "tiny", list(overrides), seed)
+        check_stages(specs)
+        write_specs(specs, layout)
+        for stage in specs:
+            run_stage(recipe, stage, profile="tiny", overrides=list(overrides), seed=seed)
+        out = {stage: read_record(layout, stage).get("metrics", {}) for stage in specs}
+    result = max((Path(root) / "results" / recipe).glob("*.json"), key=lambda p: p.stat().st_mtime)
+    out["result"] = json.loads(result.read_text())["metrics"]
+    return out

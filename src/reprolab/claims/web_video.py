@@ -25,9 +25,7 @@ Prints a markdown table of mIoU (mean +- std over seeds, and per seed). Not run 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from reprolab.claims.common import mean_std
+from reprolab.claims.common import mean_std, run_tiny_chain, scratch_checkout
 
 DATASETS = ("voc2012", "web-videos-voc")
 ROWS = (
@@ -46,16 +44,11 @@ ROWS = (
 )
 
 
-def scratch_checkout(root: Path, source: Path) -> Path:
+def linked_checkout(root: Path, source: Path) -> Path:
     """Registries copied from `source`, its prepared tiny datasets linked (read only)."""
     from reprolab.errors import MissingDataError
 
-    for name in ("benchmarks", "reproductions"):
-        shutil.copytree(source / name, root / name)
-    for card in source.glob("datasets/*/card.yaml"):
-        (root / card.parent.relative_to(source)).mkdir(parents=True)
-        shutil.copy(card, root / card.relative_to(source))
-    shutil.copy(source / "pyproject.toml", root / "pyproject.toml")
+    scratch_checkout(root, source)
     for dataset in DATASETS:
         tiny = source / "datasets" / dataset / "tiny"
         if not (tiny / "prepared").is_dir():
@@ -66,36 +59,16 @@ def scratch_checkout(root: Path, source: Path) -> Path:
     return root
 
 
-def run_chain(recipe: str, seed: int, overrides: Sequence[str], root: Path) -> dict[str, dict[str, float]]:
-    """Metrics of each stage of one tiny chain run in the checkout `root`."""
-    from reprolab.cli import main
-
-    old = os.environ.get("REPROLAB_ROOT")
-    os.environ["REPROLAB_ROOT"] = str(root)
-    try:
-        code = main(["run-stages", recipe, "--profile", "tiny", "--seed", str(seed), *overrides])
-    finally:
-        if old is None:
-            os.environ.pop("REPROLAB_ROOT")
-        else:
-            os.environ["REPROLAB_ROOT"] = old
-    if code != 0:
-        raise RuntimeError(f"reprolab run-stages {recipe} --profile tiny --seed {seed} exited {code}")
-    stages = root / "runs" / recipe / "tiny" / "stages"
-    return {name: json.loads((stages / name / "stage.json").read_text())["metrics"]
-            for name in ("encoder", "video-masks", "decoder")}
-
-
 def run(recipe: str, seeds: Sequence[int], overrides: Sequence[str]) -> str:
     from reprolab import paths
 
     measured: list[dict[str, dict[str, float]]] = []
     wall = 0.0
     with tempfile.TemporaryDirectory(prefix="claims-web-video-") as tmp:
-        root = scratch_checkout(Path(tmp) / "checkout", paths.project_root())
+        root = linked_checkout(Path(tmp) / "checkout", paths.project_root())
         for seed in seeds:
             started = time.perf_counter()
-            measured.append(run_chain(recipe, seed, overrides, root))
+            measured.append(run_tiny_chain(root, recipe, seed, overrides))
             wall += time.perf_counter() - started
             shown = ", ".join(f"{label.split(',')[0]} {m[stage][key]:.1f}" for (label, stage, key), m in
                               zip(ROWS, [measured[-1]] * len(ROWS), strict=True))

@@ -24,9 +24,7 @@ Prints a markdown table (mean ± std over seeds, and per seed). Not run in CI (m
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from reprolab.claims.common import mean_std
+from reprolab.claims.common import mean_std, prepare_tiny, run_tiny_chain, scratch_checkout
 
 CAM_LABELS = ["stages.cams.options.pseudo_labels=true", "stages.seg.data.train_from=cams",
               "+stages.seg.data.label_key=cam_label"]
@@ -65,68 +63,18 @@ CLAIMS = (
 )
 
 
-def scratch_checkout(root: Path) -> Path:
-    """The repository's registries (cards, benchmarks, papers, recipes) in `root`, with the VOC
-    tiny fixture fetched and prepared there: runs and results never touch the repository."""
-    from reprolab import paths
-    from reprolab.cli import main
-
-    repo = paths.project_root()
-    for name in ("benchmarks", "reproductions"):
-        shutil.copytree(repo / name, root / name)
-    for card in repo.glob("datasets/*/card.yaml"):
-        (root / card.parent.relative_to(repo)).mkdir(parents=True)
-        shutil.copy(card, root / card.relative_to(repo))
-    shutil.copy(repo / "pyproject.toml", root / "pyproject.toml")
-    with _root(root):
-        for command in ("fetch", "prepare"):
-            if main(["data", command, "voc2012", "--profile", "tiny"]) != 0:
-                raise RuntimeError(f"reprolab data {command} voc2012 --profile tiny failed in {root}")
-    return root
-
-
-class _root:
-    """REPROLAB_ROOT set to a checkout while inside the block."""
-
-    def __init__(self, root: Path):
-        self.root, self.old = root, None
-
-    def __enter__(self):
-        self.old = os.environ.get("REPROLAB_ROOT")
-        os.environ["REPROLAB_ROOT"] = str(self.root)
-
-    def __exit__(self, *exc):
-        if self.old is None:
-            os.environ.pop("REPROLAB_ROOT", None)
-        else:
-            os.environ["REPROLAB_ROOT"] = self.old
-
-
-def run_chain(root: Path, recipe: str, seed: int, overrides: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Run one chain's tiny profile; {stage or "result": metrics}."""
-    from reprolab.cli import main
-
-    with _root(root):
-        if main(["run-stages", recipe, "--profile", "tiny", "--seed", str(seed), *overrides]) != 0:
-            raise RuntimeError(f"reprolab run-stages {recipe} --profile tiny --seed {seed} {' '.join(overrides)} failed")
-    stages = root / "runs" / recipe / "tiny" / "stages"
-    out = {p.parent.name: json.loads(p.read_text()).get("metrics", {}) for p in stages.glob("*/stage.json")}
-    result = max((root / "results" / recipe).glob("*.json"), key=lambda p: p.stat().st_mtime)
-    out["result"] = json.loads(result.read_text())["metrics"]
-    return out
-
-
 def run(seeds: Sequence[int], groups: Sequence[str]) -> str:
     values: dict[str, list[float]] = {}
     walls: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="claims-wsss-") as tmp:
         root = scratch_checkout(Path(tmp) / "checkout")
+        prepare_tiny(root, ["voc2012"])
         for group, recipe, overrides, rows in CHAINS:
             if group not in groups:
                 continue
             for seed in seeds:
                 started = time.perf_counter()
-                metrics = run_chain(root, recipe, seed, overrides)
+                metrics = run_tiny_chain(root, recipe, seed, overrides)
                 wall = time.perf_counter() - started
                 for label, (where, key) in rows:
                     values.setdefault(label, []).append(float(metrics[where][key]))

@@ -197,7 +197,8 @@ class IRNetTask(WsssTask):
     @torch.no_grad()
     def predict(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         if self.eval_cfg.output == "semantic":
-            return self.confusion(self.random_walk_scores(model, batch).argmax(0), batch["mask"][0]), batch["index"]
+            return self.confusion(self.random_walk_scores(model, batch).argmax(0), batch["mask"][0],
+                                  batch["index"][0]), batch["index"]
         return self._predict_instances(model, batch)
 
     def _predict_instances(self, model: nn.Module, batch: dict[str, Any]):

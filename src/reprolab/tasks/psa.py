@@ -102,4 +102,4 @@ class AffinityTask(WsssTask):
     @torch.no_grad()
     def predict(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         labels = self.labels_from_scores(self.random_walk_scores(model, batch).cpu(), batch)
-        return self.confusion(labels, batch["mask"][0]), batch["index"]
+        return self.confusion(labels, batch["mask"][0], batch["index"][0]), batch["index"]

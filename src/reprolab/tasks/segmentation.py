@@ -111,7 +111,11 @@ class WsssTask(Task):
     def eval_batch_size(self) -> int:
         return 1
 
-    def confusion(self, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def confusion(self, prediction: torch.Tensor, mask: torch.Tensor, index: Any = None) -> torch.Tensor:
+        """The image's flattened confusion matrix; given its dataset `index`, the predicted label map
+        is also kept (as a ~1 kB PNG) for predictions.parquet, which `reprolab browse` shows."""
+        if index is not None:
+            self.__dict__.setdefault("_predicted_masks", {})[int(index)] = predictions.label_png(prediction.cpu())
         return confusion_matrix(prediction.cpu(), mask.cpu(), len(VOC_LABELS)).view(1, -1).float()
 
     def compute_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
@@ -122,7 +126,11 @@ class WsssTask(Task):
         return segmentation_metrics(chance_confusion(confusion))
 
     def sample_predictions(self, dataset, outputs: torch.Tensor, targets: torch.Tensor):
-        return predictions.segmentation(dataset.split.ids, outputs, VOC_LABELS)
+        # Under several evaluating processes each holds its own images' masks: the column is left out.
+        stored = self.__dict__.pop("_predicted_masks", {})
+        masks = [stored.get(i) for i in range(len(dataset))]
+        return predictions.segmentation(dataset.split.ids, outputs, VOC_LABELS,
+                                        masks=None if None in masks else masks)
 
 
 def _is_norm(model: nn.Module, name: str) -> bool:
@@ -168,7 +176,7 @@ class CamClassification(WsssTask):
         from reprolab.models.segmentation.cam import cam_prediction
 
         prediction = cam_prediction(self.cams(model, batch), self.eval_cfg.background)
-        return self.confusion(prediction, batch["mask"][0]), batch["index"]
+        return self.confusion(prediction, batch["mask"][0], batch["index"][0]), batch["index"]
 
 
 def _maybe_frozen(model: nn.Module, freeze: bool) -> nn.Module:
@@ -248,4 +256,4 @@ class SemanticSegmentation(WsssTask):
             from reprolab.models.segmentation.crf import dense_crf
 
             probs = torch.from_numpy(dense_crf(batch["rgb"][0].cpu().numpy(), probs.double().cpu().numpy()))
-        return self.confusion(probs.argmax(0), batch["mask"][0]), batch["index"]
+        return self.confusion(probs.argmax(0), batch["mask"][0], batch["index"][0]), batch["index"]
