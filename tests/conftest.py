@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -87,13 +86,9 @@ seeds: [0, 1, 2]
 def registry_checkout(root: Path) -> Path:
     """A scratch checkout with the repository's registries (cards, benchmarks, papers, recipes), so
     that fixtures, runs and results written through it never touch the repository."""
-    for name in ("benchmarks", "reproductions"):
-        shutil.copytree(REPO / name, root / name)
-    for card in REPO.glob("datasets/*/card.yaml"):
-        (root / card.parent.relative_to(REPO)).mkdir(parents=True)
-        shutil.copy(card, root / card.relative_to(REPO))
-    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    return root
+    from reprolab.claims.common import scratch_checkout
+
+    return scratch_checkout(root, REPO)
 
 
 def prepare_tiny(root: Path, dataset_id: str) -> Path:

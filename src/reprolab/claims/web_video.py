@@ -24,8 +24,6 @@ Prints a markdown table of mIoU (mean +- std over seeds, and per seed). Not run 
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from reprolab.claims.common import mean_std, run_tiny_chain, scratch_checkout
+from reprolab.claims.common import emit, mean_std, parser, run_tiny_chain, scratch_checkout
 
 DATASETS = ("voc2012", "web-videos-voc")
 ROWS = (
@@ -86,20 +84,10 @@ def run(recipe: str, seeds: Sequence[int], overrides: Sequence[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reprolab.claims.web_video", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", default="crawlseg-vgg16-val")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="passed to run-stages, e.g. stages.decoder.optim.epochs=20")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("REPROLAB_NO_PROGRESS", "1")
-    table = run(args.recipe, args.seeds, args.overrides)
-    print(table)
-    if args.out:
-        args.out.write_text(table + "\n")
-    return 0
+    p = parser("reprolab.claims.web_video", __doc__, "passed to run-stages, e.g. stages.decoder.optim.epochs=20")
+    p.add_argument("--recipe", default="crawlseg-vgg16-val")
+    args = p.parse_args(argv)
+    return emit("reprolab.claims.web_video", lambda: run(args.recipe, args.seeds, args.overrides), args.out)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,6 @@ Prints a markdown table (mean ± std over seeds, and per seed). Not run in CI (m
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import tempfile
 import time
@@ -33,7 +31,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from reprolab.claims.common import mean_std, prepare_tiny, run_tiny_chain, scratch_checkout
+from reprolab.claims.common import (
+    emit,
+    mean_std,
+    parser,
+    prepare_tiny,
+    run_tiny_chain,
+    scratch_checkout,
+)
 
 CAM_LABELS = ["stages.cams.options.pseudo_labels=true", "stages.seg.data.train_from=cams",
               "+stages.seg.data.label_key=cam_label"]
@@ -97,18 +102,10 @@ def run(seeds: Sequence[int], groups: Sequence[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reprolab.claims.wsss", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--only", nargs="+", choices=("psa", "irnet", "seg"), default=["psa", "irnet", "seg"])
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("REPROLAB_NO_PROGRESS", "1")
-    table = run(args.seeds, args.only)
-    print(table)
-    if args.out:
-        args.out.write_text(table + "\n")
-    return 0
+    p = parser("reprolab.claims.wsss", __doc__)
+    p.add_argument("--only", nargs="+", choices=("psa", "irnet", "seg"), default=["psa", "irnet", "seg"])
+    args = p.parse_args(argv)
+    return emit("reprolab.claims.wsss", lambda: run(args.seeds, args.only), args.out)
 
 
 if __name__ == "__main__":
